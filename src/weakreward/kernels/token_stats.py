@@ -1,0 +1,145 @@
+"""Per-token log-prob, entropy and self-certainty from logits, without a float32 copy of all logits.
+
+`token_stats_from_logits` is the public entry point. This module holds the plain-torch reference: it
+walks the ``[N, V]`` rows in chunks, upcasting one chunk at a time, and recomputes each chunk in the
+backward pass instead of saving float32 activations (an autograd ``Function``). It is the CPU path and
+the oracle the fused Triton kernel is tested against.
+
+For a row of logits ``z`` (already divided by the temperature), ``p = softmax(z)``, ``V`` the vocabulary:
+
+- log-prob of the sampled token ``y``: ``z_y − logsumexp(z)``;
+- entropy: ``H = logsumexp(z) − Σ_v p_v z_v``;
+- self-certainty (Kang et al. 2025; arXiv 2604.18574 Eq. 1): ``KL(U ‖ p) = logsumexp(z) − mean(z) − log V``.
+
+Gradients with respect to ``z``: ``∂ logp_y = onehot(y) − p``; ``∂H = −p ⊙ (z − lse − (−H))``
+i.e. ``−p_v (log p_v + H)``; ``∂KL = p − 1/V``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from weakreward.rollouts import TokenStats
+
+# Rows per chunk: 4096 rows × 49,152 vocab × 4 bytes ≈ 0.8 GB of float32 at most per chunk on the CPU.
+DEFAULT_CHUNK_ROWS = 1024
+
+
+def _row_stats(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``z`` [n, V] upcast and temperature-scaled, ``y`` [n] → (logprob, entropy, self_certainty, lse)."""
+    lse = torch.logsumexp(z, dim=-1)
+    p = torch.exp(z - lse[:, None])
+    logprob = z.gather(-1, y[:, None]).squeeze(-1) - lse
+    entropy = lse - (p * z).sum(-1)
+    certainty = lse - z.mean(-1) - math.log(z.shape[-1])
+    return logprob, entropy, certainty, lse
+
+
+class _ChunkedTokenStats(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits, token_ids, mask, temperature, chunk_rows):  # type: ignore[override]
+        n, _ = logits.shape
+        compute = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        out = torch.zeros(3, n, dtype=compute, device=logits.device)
+        for start in range(0, n, chunk_rows):
+            stop = min(start + chunk_rows, n)
+            z = logits[start:stop].to(compute) / temperature
+            lp, ent, sc, _ = _row_stats(z, token_ids[start:stop])
+            out[0, start:stop], out[1, start:stop], out[2, start:stop] = lp, ent, sc
+        out = out * mask.to(compute)
+        ctx.save_for_backward(logits, token_ids, mask)
+        ctx.temperature = temperature
+        ctx.chunk_rows = chunk_rows
+        return out[0], out[1], out[2]
+
+    @staticmethod
+    def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
+        logits, token_ids, mask = ctx.saved_tensors
+        temperature, chunk_rows = ctx.temperature, ctx.chunk_rows
+        n, vocab = logits.shape
+        compute = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        grad = torch.empty_like(logits)
+        m = mask.to(compute)
+        gl = (g_logprob if g_logprob is not None else torch.zeros(n, device=logits.device)).to(compute) * m
+        ge = (g_entropy if g_entropy is not None else torch.zeros(n, device=logits.device)).to(compute) * m
+        gc = (g_certainty if g_certainty is not None else torch.zeros(n, device=logits.device)).to(compute) * m
+        for start in range(0, n, chunk_rows):
+            stop = min(start + chunk_rows, n)
+            z = logits[start:stop].to(compute) / temperature
+            lse = torch.logsumexp(z, dim=-1, keepdim=True)
+            logp = z - lse
+            p = logp.exp()
+            entropy = -(p * logp).sum(-1, keepdim=True)
+            # d/dz of the three statistics, weighted by their incoming gradients.
+            d = -p * gl[start:stop, None]
+            d.scatter_add_(-1, token_ids[start:stop, None], gl[start:stop, None])
+            d -= ge[start:stop, None] * p * (logp + entropy)
+            d += gc[start:stop, None] * (p - 1.0 / vocab)
+            grad[start:stop] = (d / temperature).to(logits.dtype)
+        return grad, None, None, None, None
+
+
+def reference_token_stats(
+    logits: torch.Tensor,
+    token_ids: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> TokenStats:
+    """Plain-torch token statistics; see `token_stats_from_logits` for the arguments."""
+    if logits.dim() != 3:
+        raise ValueError(f"logits must be [B, T, V], got shape {tuple(logits.shape)}")
+    b, t, v = logits.shape
+    if tuple(token_ids.shape) != (b, t):
+        raise ValueError(f"token_ids must be [B, T] = {(b, t)}, got {tuple(token_ids.shape)}")
+    if mask is None:
+        mask = torch.ones(b, t, dtype=torch.bool, device=logits.device)
+    if tuple(mask.shape) != (b, t):
+        raise ValueError(f"mask must be [B, T] = {(b, t)}, got {tuple(mask.shape)}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    ids = token_ids.reshape(-1).long().clamp(0, v - 1)
+    lp, ent, sc = _ChunkedTokenStats.apply(
+        logits.reshape(b * t, v), ids, mask.reshape(-1).bool(), float(temperature), int(chunk_rows)
+    )
+    return TokenStats(
+        logprobs=lp.view(b, t),
+        entropy=ent.view(b, t),
+        self_certainty=sc.view(b, t),
+        mask=mask.bool(),
+    )
+
+
+def token_stats_from_logits(
+    logits: torch.Tensor,
+    token_ids: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    temperature: float = 1.0,
+) -> TokenStats:
+    """Log-prob of the sampled tokens, entropy and self-certainty, in one pass over the vocabulary.
+
+    Never materialises a float32 copy of all logits: rows are processed in chunks and recomputed in the
+    backward pass. ``logprobs`` and ``entropy`` carry gradients to ``logits`` when it requires them.
+
+    Args:
+        logits: ``[B, T, V]`` next-token logits aligned with ``token_ids`` (``logits[:, t]`` predicts
+            ``token_ids[:, t]``), any float dtype.
+        token_ids: ``[B, T]`` sampled tokens.
+        mask: ``[B, T]`` bool, True at completion tokens; statistics are 0 elsewhere. Default: all True.
+        temperature: The sampling temperature; logits are divided by it first.
+
+    Returns:
+        `TokenStats` with ``[B, T]`` float32 (float64 for float64 logits) tensors.
+
+    Example:
+        >>> import torch
+        >>> z = torch.zeros(1, 2, 4)  # uniform over 4 tokens
+        >>> ts = token_stats_from_logits(z, torch.tensor([[0, 3]]))
+        >>> round(ts.logprobs[0, 0].item(), 4), round(ts.entropy[0, 0].item(), 4), ts.self_certainty[0, 0].item()
+        (-1.3863, 1.3863, 0.0)
+    """
+    from weakreward.kernels import dispatch
+
+    return dispatch.token_stats(logits, token_ids, mask, temperature)

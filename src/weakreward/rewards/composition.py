@@ -1,0 +1,185 @@
+"""Composite rewards: weighted sums, gates and clipping.
+
+Composites are rewards themselves: they union their parts' `needs`, keep each part's details under the
+part's name (``"<part>/score"``, ``"<part>/<key>"``), and forward `state_dict` to their parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rollouts import Rollouts
+
+
+def _part_names(parts: Sequence[Reward]) -> list[str]:
+    """Each part's name, with ``#2``, ``#3``... appended to repeats so detail keys never collide."""
+    seen: dict[str, int] = {}
+    names = []
+    for part in parts:
+        seen[part.name] = seen.get(part.name, 0) + 1
+        names.append(part.name if seen[part.name] == 1 else f"{part.name}#{seen[part.name]}")
+    return names
+
+
+def _namespaced(name: str, result: RewardResult) -> dict[str, Sequence[Any]]:
+    details: dict[str, Sequence[Any]] = {f"{name}/score": result.scores.tolist()}
+    details.update({f"{name}/{k}": v for k, v in result.details.items()})
+    return details
+
+
+class _Composite(Reward):
+    parts: tuple[Reward, ...]
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset().union(*(p.needs for p in self.parts))
+
+    @property
+    def sees_groups(self) -> bool:
+        return any(p.sees_groups for p in self.parts)
+
+    def check(self, rollouts: Rollouts) -> None:
+        for part in self.parts:
+            part.check(rollouts)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: part.state_dict() for name, part in zip(_part_names(self.parts), self.parts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, part in zip(_part_names(self.parts), self.parts):
+            if name in state:
+                part.load_state_dict(state[name])
+
+
+@dataclass(frozen=True, eq=False)
+class WeightedSum(_Composite):
+    """``bias + Σ_i weights[i] · parts[i]``; NaN where any part is NaN.
+
+    Built by ``a + b``, ``w * a``, ``a - b`` and ``a + 1.0``; nested sums are flattened.
+
+    Example:
+        >>> from weakreward import ExactMatch
+        >>> r = 0.5 * ExactMatch() + 0.25
+        >>> r.score(["\\\\boxed{4}"], references=["4"]).scores.tolist()
+        [0.75]
+    """
+
+    parts: tuple[Reward, ...]
+    weights: tuple[float, ...]
+    bias: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.parts) != len(self.weights):
+            raise ValueError(f"WeightedSum: {len(self.parts)} parts but {len(self.weights)} weights")
+        if not all(np.isfinite(w) for w in self.weights) or not np.isfinite(self.bias):
+            raise ValueError(f"WeightedSum: weights and bias must be finite, got {self.weights}, {self.bias}")
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        terms = [p.name if w == 1.0 else f"{w:g}*{p.name}" for p, w in zip(self.parts, self.weights)]
+        if self.bias:
+            terms.append(f"{self.bias:g}")
+        return "+".join(terms)
+
+    @classmethod
+    def of(cls, a: Reward | float, b: Reward | float) -> WeightedSum:
+        parts: list[Reward] = []
+        weights: list[float] = []
+        bias = 0.0
+        for x in (a, b):
+            if isinstance(x, WeightedSum):
+                parts += x.parts
+                weights += x.weights
+                bias += x.bias
+            elif isinstance(x, Reward):
+                parts.append(x)
+                weights.append(1.0)
+            elif isinstance(x, (int, float, np.number)):
+                bias += float(x)
+            else:
+                raise TypeError(f"cannot add a reward and a {type(x).__name__}")
+        return cls(parts=tuple(parts), weights=tuple(weights), bias=bias)
+
+    def compute(self, rollouts: Rollouts) -> RewardResult:
+        total = np.full(len(rollouts), self.bias)
+        details: dict[str, Sequence[Any]] = {}
+        for name, part, weight in zip(_part_names(self.parts), self.parts, self.weights):
+            result = part.compute(rollouts)
+            total = total + weight * result.scores
+            details.update(_namespaced(name, result))
+        return RewardResult(total, details)
+
+
+@dataclass(frozen=True, eq=False)
+class Gate(_Composite):
+    """``reward`` where ``condition`` scores above ``threshold``, else ``otherwise``.
+
+    A NaN condition keeps the gate closed (the condition could not confirm). Typical use: only pay
+    correctness when the format is right, ``Gate(FormatReward(...), MathVerifier())``.
+
+    Example:
+        >>> from weakreward import ExactMatch
+        >>> g = Gate(ExactMatch(), 2.0 * ExactMatch())
+        >>> g.score(["\\\\boxed{4}", "\\\\boxed{5}"], references=["4", "4"]).scores.tolist()
+        [2.0, 0.0]
+    """
+
+    condition: Reward
+    reward: Reward
+    threshold: float = 0.0
+    otherwise: float = 0.0
+    parts: tuple[Reward, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", (self.condition, self.reward))
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"gate({self.condition.name},{self.reward.name})"
+
+    def compute(self, rollouts: Rollouts) -> RewardResult:
+        cond = self.condition.compute(rollouts)
+        inner = self.reward.compute(rollouts)
+        open_ = np.nan_to_num(cond.scores, nan=-np.inf) > self.threshold
+        scores = np.where(open_, inner.scores, self.otherwise)
+        details: dict[str, Sequence[Any]] = {"open": open_.tolist()}
+        names = _part_names(self.parts)
+        details.update(_namespaced(names[0], cond))
+        details.update(_namespaced(names[1], inner))
+        return RewardResult(scores, details)
+
+
+@dataclass(frozen=True, eq=False)
+class Clip(_Composite):
+    """``reward`` clipped to ``[low, high]`` (either bound may be None); NaN stays NaN.
+
+    Example:
+        >>> from weakreward import ExactMatch
+        >>> Clip(3.0 * ExactMatch(), high=1.0).score(["\\\\boxed{4}"], references=["4"]).scores.tolist()
+        [1.0]
+    """
+
+    reward: Reward
+    low: float | None = None
+    high: float | None = None
+    parts: tuple[Reward, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"Clip: low ({self.low}) must not exceed high ({self.high})")
+        object.__setattr__(self, "parts", (self.reward,))
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"clip({self.reward.name})"
+
+    def compute(self, rollouts: Rollouts) -> RewardResult:
+        inner = self.reward.compute(rollouts)
+        low = -np.inf if self.low is None else self.low
+        high = np.inf if self.high is None else self.high
+        return RewardResult(np.clip(inner.scores, low, high), _namespaced(self.reward.name, inner))
