@@ -21,7 +21,7 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 def char_tokenizer() -> Any:
     """A character-level tokenizer built locally (printable ASCII + ChatML specials), for tests.
 
-    Example:
+    Examples:
         >>> tok = char_tokenizer()
         >>> tok.decode(tok("1+1=2")["input_ids"])
         '1+1=2'

@@ -26,7 +26,7 @@ def prompt_key(prompt: Prompt) -> str:
     Plain text is its own key; a list of chat messages is rendered as canonical JSON so that equal
     conversations get equal keys in every process.
 
-    Example:
+    Examples:
         >>> prompt_key("What is 2+2?")
         'What is 2+2?'
         >>> prompt_key([{"role": "user", "content": "hi"}])
@@ -82,7 +82,7 @@ class TokenStats:
     ) -> TokenStats:
         """Build from one list of per-token values per completion (pads with zeros).
 
-        Example:
+        Examples:
             >>> ts = TokenStats.from_ragged([[-0.1, -0.2], [-0.3]], [[1.0, 2.0], [3.0]], [[0.5, 0.5], [0.1]])
             >>> ts.mask.tolist()
             [[True, True], [True, False]]
@@ -139,7 +139,7 @@ class Rollouts:
 
     Build one from plain lists with `Rollouts.build`; the dataclass constructor validates too.
 
-    Example:
+    Examples:
         >>> r = Rollouts.build(["\\\\boxed{4}", "\\\\boxed{5}"], prompts=["2+2?", "2+2?"], references=["4", "4"])
         >>> len(r), r.group_ids
         (2, ('2+2?', '2+2?'))

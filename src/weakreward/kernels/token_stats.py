@@ -32,7 +32,8 @@ def _row_stats(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
     lse = torch.logsumexp(z, dim=-1)
     p = torch.exp(z - lse[:, None])
     logprob = z.gather(-1, y[:, None]).squeeze(-1) - lse
-    entropy = lse - (p * z).sum(-1)
+    # p·z with p = 0 where z = −inf (top-k / vocabulary masking) must contribute 0, not NaN.
+    entropy = lse - torch.where(p > 0, p * z, 0.0).sum(-1)
     certainty = lse - z.mean(-1) - math.log(z.shape[-1])
     return logprob, entropy, certainty, lse
 
@@ -48,7 +49,7 @@ class _ChunkedTokenStats(torch.autograd.Function):
             z = logits[start:stop].to(compute) / temperature
             lp, ent, sc, _ = _row_stats(z, token_ids[start:stop])
             out[0, start:stop], out[1, start:stop], out[2, start:stop] = lp, ent, sc
-        out = out * mask.to(compute)
+        out = torch.where(mask[None], out, 0.0)
         ctx.save_for_backward(logits, token_ids, mask)
         ctx.temperature = temperature
         ctx.chunk_rows = chunk_rows
@@ -61,21 +62,22 @@ class _ChunkedTokenStats(torch.autograd.Function):
         n, vocab = logits.shape
         compute = torch.float64 if logits.dtype == torch.float64 else torch.float32
         grad = torch.empty_like(logits)
-        m = mask.to(compute)
-        gl = (g_logprob if g_logprob is not None else torch.zeros(n, device=logits.device)).to(compute) * m
-        ge = (g_entropy if g_entropy is not None else torch.zeros(n, device=logits.device)).to(compute) * m
-        gc = (g_certainty if g_certainty is not None else torch.zeros(n, device=logits.device)).to(compute) * m
+        zero = torch.zeros(n, dtype=compute, device=logits.device)
+        gl = torch.where(mask, g_logprob.to(compute), zero) if g_logprob is not None else zero
+        ge = torch.where(mask, g_entropy.to(compute), zero) if g_entropy is not None else zero
+        gc = torch.where(mask, g_certainty.to(compute), zero) if g_certainty is not None else zero
         for start in range(0, n, chunk_rows):
             stop = min(start + chunk_rows, n)
             z = logits[start:stop].to(compute) / temperature
             lse = torch.logsumexp(z, dim=-1, keepdim=True)
             logp = z - lse
             p = logp.exp()
-            entropy = -(p * logp).sum(-1, keepdim=True)
+            plogp = torch.where(p > 0, p * logp, 0.0)
+            entropy = -plogp.sum(-1, keepdim=True)
             # d/dz of the three statistics, weighted by their incoming gradients.
             d = -p * gl[start:stop, None]
             d.scatter_add_(-1, token_ids[start:stop, None], gl[start:stop, None])
-            d -= ge[start:stop, None] * p * (logp + entropy)
+            d -= ge[start:stop, None] * (plogp + p * entropy)
             d += gc[start:stop, None] * (p - 1.0 / vocab)
             grad[start:stop] = (d / temperature).to(logits.dtype)
         return grad, None, None, None, None
@@ -121,7 +123,8 @@ def token_stats_from_logits(
     """Log-prob of the sampled tokens, entropy and self-certainty, in one pass over the vocabulary.
 
     Never materialises a float32 copy of all logits: rows are processed in chunks and recomputed in the
-    backward pass. ``logprobs`` and ``entropy`` carry gradients to ``logits`` when it requires them.
+    backward pass. All three statistics carry gradients to ``logits`` when it requires them. Logits of
+    ``−inf`` (masked vocabulary entries) are allowed: they contribute nothing to the entropy.
 
     Args:
         logits: ``[B, T, V]`` next-token logits aligned with ``token_ids`` (``logits[:, t]`` predicts
@@ -133,7 +136,7 @@ def token_stats_from_logits(
     Returns:
         `TokenStats` with ``[B, T]`` float32 (float64 for float64 logits) tensors.
 
-    Example:
+    Examples:
         >>> import torch
         >>> z = torch.zeros(1, 2, 4)  # uniform over 4 tokens
         >>> ts = token_stats_from_logits(z, torch.tensor([[0, 3]]))

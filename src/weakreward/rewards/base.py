@@ -26,7 +26,7 @@ class RewardResult:
         details: Per-completion columns (extracted answer, majority label, flipped?, reason...).
             Every column has one entry per completion.
 
-    Example:
+    Examples:
         >>> r = RewardResult(np.array([1.0, 0.0]), {"reason": ["match", "mismatch"]})
         >>> r.log("train/")["train/mean"]
         0.5
@@ -123,7 +123,7 @@ class Reward(abc.ABC):
     ) -> RewardResult:
         """Score plain lists without building `Rollouts` by hand.
 
-        Example:
+        Examples:
             >>> from weakreward import ExactMatch
             >>> ExactMatch().score(["\\\\boxed{4}", "\\\\boxed{5}"], references=["4", "4"]).scores.tolist()
             [1.0, 0.0]
@@ -182,23 +182,26 @@ class Reward(abc.ABC):
         return Clip(self, low=low, high=high)
 
     # -- other trainers -------------------------------------------------------------------------
-    def as_trl(self, reference_column: str = "answer") -> Any:
-        """This reward as a TRL ``reward_funcs`` entry (see `weakreward.adapters.trl`)."""
+    def as_trl(self, reference_column: str = "answer", **options: Any) -> Any:
+        """This reward as a TRL ``reward_funcs`` entry: `weakreward.adapters.trl.TRLReward` (``options``:
+        ``num_generations``, ``name``)."""
         from weakreward.adapters.trl import TRLReward
 
-        return TRLReward(self, reference_column=reference_column)
+        return TRLReward(self, reference_column=reference_column, **options)
 
-    def as_verl(self, batch: bool | None = None) -> Any:
-        """This reward as verl's ``compute_score`` (see `weakreward.adapters.verl`)."""
+    def as_verl(self, batch: bool | None = None, **options: Any) -> Any:
+        """This reward as verl's ``compute_score``: `weakreward.adapters.verl.VerlReward` (``options``:
+        ``group_keys``, ``group_size``, ``nan_score``)."""
         from weakreward.adapters.verl import VerlReward
 
-        return VerlReward(self, batch=batch)
+        return VerlReward(self, batch=batch, **options)
 
-    def as_openrlhf(self) -> Any:
-        """This reward as OpenRLHF's ``reward_func`` (see `weakreward.adapters.openrlhf`)."""
+    def as_openrlhf(self, **options: Any) -> Any:
+        """This reward as OpenRLHF's ``reward_func``: `weakreward.adapters.openrlhf.OpenRLHFReward`
+        (``options``: ``group_size``, ``nan_score``)."""
         from weakreward.adapters.openrlhf import OpenRLHFReward
 
-        return OpenRLHFReward(self)
+        return OpenRLHFReward(self, **options)
 
     @property
     def sees_groups(self) -> bool:

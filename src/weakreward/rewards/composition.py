@@ -62,7 +62,7 @@ class WeightedSum(_Composite):
 
     Built by ``a + b``, ``w * a``, ``a - b`` and ``a + 1.0``; nested sums are flattened.
 
-    Example:
+    Examples:
         >>> from weakreward import ExactMatch
         >>> r = 0.5 * ExactMatch() + 0.25
         >>> r.score(["\\\\boxed{4}"], references=["4"]).scores.tolist()
@@ -122,7 +122,7 @@ class Gate(_Composite):
     A NaN condition keeps the gate closed (the condition could not confirm). Typical use: only pay
     correctness when the format is right, ``Gate(FormatReward(...), MathVerifier())``.
 
-    Example:
+    Examples:
         >>> from weakreward import ExactMatch
         >>> g = Gate(ExactMatch(), 2.0 * ExactMatch())
         >>> g.score(["\\\\boxed{4}", "\\\\boxed{5}"], references=["4", "4"]).scores.tolist()
@@ -158,7 +158,7 @@ class Gate(_Composite):
 class Clip(_Composite):
     """``reward`` clipped to ``[low, high]`` (either bound may be None); NaN stays NaN.
 
-    Example:
+    Examples:
         >>> from weakreward import ExactMatch
         >>> Clip(3.0 * ExactMatch(), high=1.0).score(["\\\\boxed{4}"], references=["4"]).scores.tolist()
         [1.0]

@@ -1,0 +1,286 @@
+"""`VerlReward`: any weakreward `Reward` as verl's ``compute_score``.
+
+verl loads a custom reward with ``custom_reward_function.path=<file> custom_reward_function.name=<attr>``
+and hands it to a reward manager, which calls it in one of two shapes (both with keyword arguments):
+
+- the **naive** manager (the default, and verl's per-sample reward loop), once per completion:
+  ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)``, and reads
+  ``result["score"]``, keeping every other key of the returned dict as ``reward_extra_info``;
+- the **batch** manager (``reward_model.reward_manager=batch``), once per training batch:
+  ``compute_score(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=..., **reward_kwargs)``,
+  and reads ``result[i]["score"]`` from the returned list.
+
+``ground_truth`` is ``row["reward_model"]["ground_truth"]`` and ``extra_info`` is ``row["extra_info"]``
+of the dataset row; the prompt itself is not passed. The paper's files (arXiv 2604.18574) store
+``ground_truth`` as a JSON list of strings, ``'["18"]'``; `VerlReward` scores against its *first*
+entry (every file of the paper has exactly one).
+
+Groups. Only the batch manager sees a whole group: verl repeats each prompt ``rollout.n`` times and
+scores the whole training batch in one call. verl's ``uid`` lives outside ``extra_info``, so the group
+of a completion is taken from the first of ``group_keys`` found in its ``extra_info`` (verl's own
+preprocessing scripts write ``extra_info["index"]``), else from its ``data_source``, ``ground_truth``
+and whole ``extra_info`` together (equal for the ``n`` rollouts of a row; two rows would only merge if
+all three were equal).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from weakreward.adapters._common import (
+    check_whole_groups,
+    dedupe_groups,
+    reference_text,
+    reject_token_stats,
+    scalar_columns,
+)
+from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rollouts import Rollouts
+
+# Keys the naive manager writes into extra_info per rollout: never part of a group key.
+_PER_ROLLOUT_KEYS = frozenset({"num_turns", "__num_turns__"})
+
+
+def _extra_info_dict(extra_info: Any) -> dict[str, Any]:
+    """``extra_info`` as a dict: a dict as is, an Arrow map (a list of key/value pairs) or a JSON object
+    string converted, anything else under the key ``"extra_info"``."""
+    if isinstance(extra_info, Mapping):
+        return dict(extra_info)
+    if isinstance(extra_info, np.ndarray):
+        extra_info = extra_info.tolist()
+    if (
+        isinstance(extra_info, (list, tuple))
+        and extra_info
+        and all(isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in extra_info)
+    ):
+        return {k: v for k, v in extra_info}
+    if isinstance(extra_info, str):
+        try:
+            parsed = json.loads(extra_info)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+    return {} if extra_info is None else {"extra_info": extra_info}
+
+
+def _plain(value: Any) -> Any:
+    """numpy arrays and scalars as Python lists and numbers, recursively (for JSON keys)."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class VerlReward:
+    """A `Reward` as verl's ``compute_score``, in both the per-sample and the batch call shape.
+
+    Build it with ``reward.as_verl()`` and expose it from the file that verl's
+    ``custom_reward_function.path`` points to. The call shape is recognised from the arguments
+    (``solution_str`` → one dict; ``solution_strs`` → a list of dicts). Each dict holds ``"score"``
+    (a float: NaN is replaced by ``nan_score``, since verl would otherwise put NaN into the
+    advantages), ``"scored"`` (False where the reward returned NaN), and every scalar detail column of
+    the reward (``"answer"``, ``"reason"``...; None becomes ``""`` in text columns and NaN in numeric
+    ones, so that verl's per-key lists stay aligned and its validation metrics can average them).
+
+    ``extra_info`` entries and ``data_source`` become `Rollouts.extras` columns; a JSON-object string
+    ``extra_info`` (as in some of the paper's files) is parsed. Other keyword arguments (verl's
+    ``reward_kwargs``, the reward loop's ``reward_router_address``...) are accepted and ignored.
+
+    A group reward (`Reward.sees_groups`, e.g. `MajorityVote`) works only in the batch shape and raises
+    ``ValueError`` when called per sample; with ``group_size`` set it also raises on a group whose size
+    is not a multiple of it. A reward that needs ``token_stats`` raises at construction: verl does not
+    pass them to ``compute_score``.
+
+    Args:
+        reward: The reward to wrap.
+        batch: None accepts both shapes; True only the batch shape; False only the per-sample shape
+            (not allowed for a group reward).
+        group_keys: ``extra_info`` keys tried in order for a completion's group id.
+        group_size: verl's ``actor_rollout_ref.rollout.n``, to check that groups arrive whole; None
+            skips the check (validation often runs with ``n=1``, where every group has one member).
+        nan_score: The score verl receives where the reward could not score a completion.
+
+    Examples:
+        >>> from weakreward.rewards.base import Reward, RewardResult
+        >>> class Echo(Reward):  # 1 where the completion is the reference
+        ...     name, needs = "echo", frozenset({"references"})
+        ...     def compute(self, rollouts):
+        ...         return RewardResult([float(c == r) for c, r in zip(rollouts.completions, rollouts.references)])
+        >>> compute_score = Echo().as_verl()
+        >>> compute_score(data_source="math", solution_str="18", ground_truth='["18"]', extra_info={"index": 3})
+        {'score': 1.0, 'scored': True}
+        >>> batch = dict(data_sources=["m", "m"], solution_strs=["18", "7"], ground_truths=["18", "18"])
+        >>> scores = [d["score"] for d in compute_score(**batch, extra_infos=[None, None])]
+        >>> scores
+        [1.0, 0.0]
+    """
+
+    def __init__(
+        self,
+        reward: Reward,
+        batch: bool | None = None,
+        *,
+        group_keys: Sequence[str] = ("uid", "index"),
+        group_size: int | None = None,
+        nan_score: float = 0.0,
+    ) -> None:
+        if not isinstance(reward, Reward):
+            raise TypeError(f"VerlReward: reward must be a weakreward Reward, got {type(reward).__name__}")
+        if batch not in (None, True, False):
+            raise ValueError(f"VerlReward: batch must be None, True or False, got {batch!r}")
+        if batch is False and reward.sees_groups:
+            raise ValueError(
+                f"VerlReward: batch=False, but {reward.name} scores a completion against its group, which verl's "
+                "per-sample compute_score never sees: use batch=None/True with reward_model.reward_manager=batch"
+            )
+        if isinstance(group_keys, str) or not all(isinstance(k, str) for k in group_keys):
+            raise ValueError(f"VerlReward: group_keys must be a sequence of extra_info key names, got {group_keys!r}")
+        if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
+            raise ValueError(f"VerlReward: group_size must be a positive int or None, got {group_size!r}")
+        if not math.isfinite(nan_score):
+            raise ValueError(f"VerlReward: nan_score must be finite, got {nan_score!r}")
+        reject_token_stats(reward, "verl's compute_score", "verl passes only the decoded response text.")
+        self.reward = reward
+        self.batch = batch
+        self.group_keys = tuple(group_keys)
+        self.group_size = group_size
+        self.nan_score = float(nan_score)
+        self.__name__ = reward.name
+
+    def __repr__(self) -> str:
+        return f"VerlReward({self.reward!r}, batch={self.batch!r})"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any] | list[dict[str, Any]]:
+        batch_form = "solution_strs" in kwargs or (
+            len(args) >= 2 and not isinstance(args[1], str) and isinstance(args[1], (Sequence, np.ndarray))
+        )
+        if batch_form:
+            return self.score_batch(*args, **kwargs)
+        return self.score_one(*args, **kwargs)
+
+    # -- the two call shapes ------------------------------------------------------------------------
+    def score_one(
+        self,
+        data_source: Any = None,
+        solution_str: str = "",
+        ground_truth: Any = None,
+        extra_info: Any = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """verl's per-sample ``compute_score``: one completion → ``{"score": float, ...}``."""
+        if self.batch is True:
+            raise ValueError(
+                f"{self.__name__}: built with batch=True but called per sample; set "
+                "reward_model.reward_manager=batch in the verl config"
+            )
+        if self.reward.sees_groups:
+            raise ValueError(
+                f"{self.reward.name} scores a completion against its group, but verl called compute_score for a "
+                "single completion: set reward_model.reward_manager=batch in the verl config so that the "
+                "whole batch (all rollout.n completions of each prompt) arrives in one call"
+            )
+        return self._score([data_source], [solution_str], [ground_truth], [extra_info])[0]
+
+    def score_batch(
+        self,
+        data_sources: Sequence[Any],
+        solution_strs: Sequence[str],
+        ground_truths: Sequence[Any],
+        extra_infos: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]]:
+        """verl's batch ``compute_score``: a batch of completions → one dict per completion."""
+        if self.batch is False:
+            raise ValueError(
+                f"{self.__name__}: built with batch=False but called with a batch; use "
+                "reward_model.reward_manager=naive, or build it with batch=None"
+            )
+        n = len(solution_strs)
+        if extra_infos is None:
+            extra_infos = [None] * n
+        columns = {"data_sources": data_sources, "ground_truths": ground_truths, "extra_infos": extra_infos}
+        for field, column in columns.items():
+            if len(column) != n:
+                raise ValueError(f"{self.__name__}: {field} has {len(column)} entries for {n} solution_strs")
+        return self._score(list(data_sources), list(solution_strs), list(ground_truths), list(extra_infos))
+
+    # -- shared -------------------------------------------------------------------------------------
+    def rollouts(
+        self,
+        data_sources: Sequence[Any],
+        solution_strs: Sequence[str],
+        ground_truths: Sequence[Any],
+        extra_infos: Sequence[Any],
+    ) -> Rollouts:
+        """The `Rollouts` that a batch call with these arguments scores.
+
+        verl does not pass the prompt, so each completion's prompt is a stand-in that is fixed per
+        dataset row: the canonical JSON of its ``data_source``, ``ground_truth`` and ``extra_info``
+        (without per-rollout keys). Prompt-level noise (``NoisyReward(level="prompt")``) therefore stays
+        fixed per row, as it would for the real prompt.
+        """
+        infos = [_extra_info_dict(x) for x in extra_infos]
+        keys: list[Hashable] = []
+        stand_ins: list[str] = []
+        for source, truth, info in zip(data_sources, ground_truths, infos):
+            rest = {k: v for k, v in info.items() if k not in _PER_ROLLOUT_KEYS}
+            row_key = json.dumps(_plain([source, truth, rest]), sort_keys=True, ensure_ascii=False, default=str)
+            key = next((info[k] for k in self.group_keys if k in info and info[k] is not None), None)
+            stand_ins.append(row_key)
+            keys.append(_plain(key) if isinstance(key, Hashable) and key is not None else row_key)
+        columns: dict[str, list[Any]] = {"data_source": [_plain(s) for s in data_sources]}
+        names = sorted({k for info in infos for k in info})
+        for name in names:
+            if name not in columns:
+                columns[name] = [info.get(name) for info in infos]
+        return Rollouts(
+            prompts=tuple(stand_ins),
+            completions=tuple(s if isinstance(s, str) else "" for s in solution_strs),
+            group_ids=tuple(dedupe_groups(keys, self.group_size)),
+            references=tuple(reference_text(t, parse_json_list=True) for t in ground_truths),
+            extras={k: tuple(v) for k, v in columns.items()},
+        )
+
+    def _score(
+        self,
+        data_sources: Sequence[Any],
+        solution_strs: Sequence[str],
+        ground_truths: Sequence[Any],
+        extra_infos: Sequence[Any],
+    ) -> list[dict[str, Any]]:
+        rollouts = self.rollouts(data_sources, solution_strs, ground_truths, extra_infos)
+        if self.group_size is not None:
+            check_whole_groups(
+                self.reward,
+                rollouts,
+                trainer="verl",
+                group_size=self.group_size,
+                fix="Use reward_model.reward_manager=batch, and set group_size to actor_rollout_ref.rollout.n.",
+            )
+        return self._dicts(self.reward(rollouts))
+
+    def _dicts(self, result: RewardResult) -> list[dict[str, Any]]:
+        columns: dict[str, list[Any]] = {}
+        for key, column in scalar_columns(result.details).items():
+            textual = any(isinstance(v, str) for v in column) or all(v is None for v in column)
+            filler: Any = "" if textual else math.nan
+            name = key if key not in ("score", "scored") else f"detail/{key}"
+            columns[name] = [filler if v is None else v for v in column]
+        out = []
+        for i, score in enumerate(result.scores.tolist()):
+            scored = not math.isnan(score)
+            row: dict[str, Any] = {"score": float(score) if scored else self.nan_score, "scored": scored}
+            row.update({k: v[i] for k, v in columns.items()})
+            out.append(row)
+        return out

@@ -1,0 +1,205 @@
+"""`load_verl_parquet`: read the verl-style parquet files of arXiv 2604.18574 into `Problem` records.
+
+The released files (``rlvr-weak-supervision/``) share verl's layout but vary in the details, all handled
+here:
+
+| column | forms seen |
+| --- | --- |
+| ``prompt`` | a list of chat messages ``{"role", "content"}`` (numpy array under pandas) |
+| ``reward_model.ground_truth`` | a plain string (``"7"``, ``"C"``, ``"\\\\frac{V_0}{2}"``), or a JSON list of strings (``'["18"]'``: every math training row, and the corrupted rows of the noisy graph files) |
+| ``extra_info`` | a struct (dict), a JSON string (graph rows), or an Arrow map (list of key/value pairs) |
+| ``difficulty`` | a struct ``{model: solved of 16}`` with ints, floats (``13.0``) or nulls, an Arrow map, or null (noisy and eval rows) |
+| ``extra_info.model_difficulty`` | math rows: the same count for the DeepSeek-R1-Distill models (from Skywork-OR1) |
+| ``extra_info.original_ground_truth`` | noisy math rows: the true label |
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, overload
+
+from weakreward.data.problem import Problem
+
+_KNOWN_COLUMNS = ("prompt", "reward_model", "extra_info", "difficulty", "data_source", "ability")
+
+
+class _RowError(ValueError):
+    pass
+
+
+def decode_ground_truth(ground_truth: Any) -> tuple[str | None, list[str] | None]:
+    """``(answer, all_answers)`` from a verl ``ground_truth``.
+
+    A JSON list of strings (``'["18"]'``) gives its first element as the answer and the whole list as
+    ``all_answers``; any other string is the answer itself (``'[A, L^2] = 0'`` is not JSON and stays as
+    it is; ``'[1, 2]'`` is a JSON list of numbers, not of strings, and stays as it is too). None gives
+    ``(None, None)``; a number becomes its string.
+
+    Examples:
+        >>> decode_ground_truth('["18"]')
+        ('18', ['18'])
+        >>> decode_ground_truth('[0, 1)')
+        ('[0, 1)', None)
+    """
+    if ground_truth is None:
+        return None, None
+    if isinstance(ground_truth, (list, tuple)):
+        items = [str(x) for x in ground_truth]
+        return (items[0] if items else None), items
+    if isinstance(ground_truth, bool) or not isinstance(ground_truth, (str, int, float)):
+        raise _RowError(f"reward_model.ground_truth must be a string, got {type(ground_truth).__name__}")
+    text = str(ground_truth)
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
+        try:
+            decoded = json.loads(stripped)
+        except json.JSONDecodeError:
+            return text, None
+        if isinstance(decoded, list) and decoded and all(isinstance(x, str) for x in decoded):
+            return decoded[0], list(decoded)
+    return text, None
+
+
+def _as_mapping(value: Any, column: str) -> dict[str, Any]:
+    """A struct (dict), an Arrow map (list of key/value pairs) or a JSON object string, as a dict."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise _RowError(f"{column} is a string but not valid JSON ({error})") from None
+        if not isinstance(decoded, dict):
+            raise _RowError(f"{column} is JSON but not an object (got {type(decoded).__name__})")
+        return decoded
+    if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
+        return {str(k): v for k, v in value}
+    raise _RowError(f"{column} must be a dict, a JSON object string or a list of key/value pairs, got {value!r:.80}")
+
+
+def _difficulty(row: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    model_difficulty = extra.get("model_difficulty")
+    if model_difficulty is not None:
+        merged.update(_as_mapping(model_difficulty, "extra_info.model_difficulty"))
+    column = row.get("difficulty")
+    if column is not None and not (isinstance(column, float) and math.isnan(column)):
+        merged.update(_as_mapping(column, "difficulty"))
+    return merged
+
+
+def row_to_problem(row: Mapping[str, Any]) -> Problem:
+    """One verl row (as `load_verl_parquet` with ``raw=True`` returns it) as a `Problem`.
+
+    - ``prompt``: the chat messages, as a list of dicts.
+    - ``answer``: ``reward_model.ground_truth``, JSON lists decoded (`decode_ground_truth`).
+    - ``difficulty``: the ``difficulty`` column merged over ``extra_info.model_difficulty``; null counts dropped.
+    - ``meta``: ``data_source``, ``ability``, ``reward_style``, ``index`` (``extra_info.index``, else
+      ``extra_info.source_index``), ``extra_info`` (decoded to a dict: the graph rows keep the
+      reasoning-gym entry a graph verifier needs), ``original_answer`` (decoded
+      ``extra_info.original_ground_truth``, when present), ``answers`` (when the ground truth is a list
+      of several answers), and every other column under its own name (``user_text``, ``domain``...).
+
+    Raises:
+        ValueError: when the row cannot be read (no prompt, malformed ``extra_info``...).
+    """
+    if "prompt" not in row or row["prompt"] is None:
+        raise _RowError("the row has no 'prompt'")
+    reward_model = row.get("reward_model")
+    if reward_model is not None and not isinstance(reward_model, Mapping):
+        raise _RowError(f"reward_model must be a dict, got {type(reward_model).__name__}")
+    answer, answers = decode_ground_truth((reward_model or {}).get("ground_truth"))
+    extra = _as_mapping(row.get("extra_info"), "extra_info")
+    meta: dict[str, Any] = {}
+    for column in ("data_source", "ability"):
+        if row.get(column) is not None:
+            meta[column] = row[column]
+    if reward_model and reward_model.get("style") is not None:
+        meta["reward_style"] = reward_model["style"]
+    index = extra.get("index", extra.get("source_index"))
+    if index is not None:
+        meta["index"] = index
+    meta["extra_info"] = extra
+    if answers is not None and len(answers) > 1:
+        meta["answers"] = answers
+    if "original_ground_truth" in extra:
+        meta["original_answer"] = decode_ground_truth(extra["original_ground_truth"])[0]
+    for column, value in row.items():
+        if column not in _KNOWN_COLUMNS:
+            meta[column] = value
+    try:
+        return Problem(prompt=row["prompt"], answer=answer, difficulty=_difficulty(row, extra), meta=meta)
+    except (TypeError, ValueError) as error:
+        raise _RowError(str(error)) from None
+
+
+@overload
+def load_verl_parquet(path: str | os.PathLike[str], *, raw: Literal[False] = ...) -> list[Problem]: ...
+@overload
+def load_verl_parquet(path: str | os.PathLike[str], *, raw: Literal[True]) -> list[dict[str, Any]]: ...
+
+
+def load_verl_parquet(path: str | os.PathLike[str], *, raw: bool = False) -> list[Problem] | list[dict[str, Any]]:
+    """Read a verl-style parquet file (one row per problem) into `Problem` records, or into raw rows.
+
+    With ``raw=False`` each row goes through `row_to_problem` and gets ``meta["source"] = (path, row)``.
+
+    With ``raw=True`` the rows come back as plain Python dicts exactly as stored, which is what verl's
+    reward function is called with: ``row["data_source"]``, ``row["reward_model"]["ground_truth"]``
+    (still the raw string, e.g. ``'["18"]'``) and ``row["extra_info"]`` (a dict, or a JSON *string* for
+    the graph rows) map to verl's ``compute_score(data_source, solution_str, ground_truth, extra_info)``.
+    Lists are Python lists (pandas would give numpy arrays); an Arrow map column (``extra_info`` and
+    ``difficulty`` of ``scp_512``) comes back as a list of ``(key, value)`` pairs, as pyarrow and
+    pandas return it.
+
+    Args:
+        path: The parquet file.
+        raw: Return the raw rows instead of `Problem` records.
+
+    Returns:
+        One `Problem` (or one dict) per row, in file order.
+
+    Raises:
+        FileNotFoundError: when ``path`` does not exist.
+        ValueError: on a row that cannot be read, naming the file and the row (``file.parquet: row 3: ...``).
+
+    Examples:
+        >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
+        >>> rows = [{"prompt": [{"role": "user", "content": "1+1?"}],
+        ...          "reward_model": {"ground_truth": '["2"]', "style": "rule"},
+        ...          "extra_info": {"index": 7}}]
+        >>> path = os.path.join(tempfile.mkdtemp(), "toy.parquet")
+        >>> pq.write_table(pa.Table.from_pylist(rows), path)
+        >>> p = load_verl_parquet(path)[0]
+        >>> p.answer, p.meta["index"]
+        ('2', 7)
+        >>> row = load_verl_parquet(path, raw=True)[0]
+        >>> row["reward_model"]
+        {'ground_truth': '["2"]', 'style': 'rule'}
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_verl_parquet: no such file: {path}")
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as error:  # pyarrow raises several types for a corrupt file
+        raise ValueError(f"{path}: cannot be read as parquet ({type(error).__name__}: {error})") from error
+    if raw:
+        return rows
+    problems = []
+    for i, row in enumerate(rows):
+        try:
+            problem = row_to_problem(row)
+        except _RowError as error:
+            raise ValueError(f"{path}: row {i}: {error}") from None
+        problem.meta["source"] = (str(path), i)
+        problems.append(problem)
+    return problems

@@ -1,0 +1,216 @@
+"""`GRPOConfig`: every knob of the GRPO loop, each documented once, validated at construction.
+
+Defaults follow the setting of arXiv 2604.18574 (group size 8, constant lr 1e-6, AdamW with weight decay
+0.01, KL loss β = 0.001 with the k3 estimator, clip ε = 0.2, temperature 1.0, gradient clipping at 1.0).
+Presets are functions returning a config (`paper_config`; the demo's is `weakreward.grpo.demo.demo_config`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class LoRAConfig(BaseModel):
+    """Low-rank adapters through peft; the KL reference is the same model with the adapter switched off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r: int = Field(16, gt=0, description="Adapter rank.")
+    alpha: float = Field(32.0, gt=0, description="LoRA scaling numerator: the update is scaled by alpha / r.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter input (0 keeps log-probs exact).")
+    target_modules: list[str] | str = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+        description='Module names (or peft\'s "all-linear") that get adapters.',
+    )
+
+
+class GRPOConfig(BaseModel):
+    """Configuration of `GRPOTrainer`.
+
+    Every field is validated when the config is built; a bad value raises pydantic's
+    ``ValidationError`` naming the field and what to change.
+
+    Examples:
+        >>> cfg = GRPOConfig(group_size=4, prompts_per_step=2, steps=10)
+        >>> cfg.group_size * cfg.prompts_per_step
+        8
+        >>> GRPOConfig(lr=1e-4, lora=True).lora.r
+        16
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # -- batch and schedule -------------------------------------------------------------------------
+    steps: int = Field(100, gt=0, description="Optimizer steps (rollout batches) to train for.")
+    prompts_per_step: int = Field(8, gt=0, description="Distinct prompts sampled per step.")
+    group_size: int = Field(8, description="Completions sampled per prompt (a GRPO group); at least 2.")
+    max_new_tokens: int = Field(256, gt=0, description="Longest completion, in tokens.")
+    max_prompt_tokens: int | None = Field(
+        None, gt=0, description="Prompts longer than this are truncated from the left; None keeps them whole."
+    )
+    updates_per_batch: int = Field(
+        1,
+        gt=0,
+        description="Policy updates per rollout batch (PPO epochs). With 1 the old log-probs are the detached "
+        "current ones and the token-statistics forward is reused for the loss.",
+    )
+    micro_batch_size: int | None = Field(
+        None,
+        gt=0,
+        description="Completions per forward/backward (gradient accumulation); None = the whole batch at once.",
+    )
+
+    # -- optimiser ----------------------------------------------------------------------------------
+    lr: float = Field(1e-6, gt=0, description="AdamW learning rate (LoRA typically needs 1e-4 to 1e-3).")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="Learning-rate schedule after warm-up."
+    )
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
+    adam_eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
+    grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient's global norm to this; None = no clipping.")
+
+    # -- objective ----------------------------------------------------------------------------------
+    beta: float = Field(
+        0.001, ge=0, description="KL-loss coefficient; 0 loads no reference model and skips its forward."
+    )
+    kl_estimator: Literal["k3", "k1", "k2"] = Field(
+        "k3", description="KL(π‖π_ref) estimator per token: k3 = exp(r) − r − 1 with r = log π_ref − log π."
+    )
+    clip_eps: float = Field(0.2, gt=0, lt=1, description="PPO clip range ε: the ratio is clipped to [1 − ε, 1 + ε_high].")
+    clip_eps_high: float | None = Field(
+        None, gt=0, description="Upper clip ε_high (DAPO's clip-higher, e.g. 0.28); None = clip_eps."
+    )
+    dual_clip: float | None = Field(
+        None, description="Dual-clip constant c > 1 (Ye et al. 2020): for negative advantages the loss is capped at −c·A."
+    )
+    advantage_norm: Literal["group", "none", "batch"] = Field(
+        "group",
+        description="group: (r − mean_g) / (std_g + eps) (GRPO); none: r − mean_g (Dr. GRPO); "
+        "batch: (r − mean_g) / (std over the batch + eps).",
+    )
+    advantage_eps: float = Field(1e-6, gt=0, description="Added to the standard deviation when normalising advantages.")
+    loss_agg: Literal["token-mean", "seq-mean-token-mean", "dr-grpo"] = Field(
+        "token-mean",
+        description="token-mean: mean over all tokens of the batch (verl/DAPO); seq-mean-token-mean: mean over "
+        "completions of each one's token mean (the paper's formula); dr-grpo: token sum / (B · max_new_tokens).",
+    )
+
+    # -- sampling -----------------------------------------------------------------------------------
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature; token statistics use it too.")
+    top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling mass.")
+    chat_template: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="auto: chat-message prompts go through the tokenizer's chat template, text prompts stay raw; "
+        "always: text prompts become one user message too; never: messages are joined as raw text.",
+    )
+    engine: Literal["auto", "hf", "cuda-graph"] = Field(
+        "auto", description='Rollout engine: "hf" wraps model.generate; "cuda-graph" is the static-cache CUDA loop.'
+    )
+
+    # -- model --------------------------------------------------------------------------------------
+    lora: LoRAConfig | None = Field(
+        None, description="LoRA adapters (a mapping of LoRAConfig fields, or true for the defaults); None = full fine-tuning."
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Parameter dtype of the policy.")
+    device: str = Field("auto", description='"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".')
+    seed: int = Field(0, description="Seeds the problem order, sampling and every RNG the trainer owns.")
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    eval_every: int = Field(0, ge=0, description="Evaluate every k steps (and after the last); 0 = never.")
+    eval_samples: int = Field(4, gt=0, description="Completions per evaluation problem (n of avg@n and pass@k).")
+    eval_temperature: float | None = Field(None, gt=0, description="Evaluation temperature; None = temperature.")
+
+    # -- output -------------------------------------------------------------------------------------
+    run_dir: str = Field("runs/grpo", description="Folder for metrics.jsonl, checkpoints/ and the final weights.")
+    save_every: int = Field(50, ge=0, description="Checkpoint every k steps (and after the last); 0 = only after the last.")
+    keep_checkpoints: int = Field(2, gt=0, description="How many recent checkpoints to keep.")
+    resume: str | None = Field(
+        None, description='"latest" continues from the newest checkpoint in run_dir (starts fresh if none); '
+        "a path resumes from that checkpoint folder; None starts fresh."
+    )
+    progress: bool = Field(True, description="Show a tqdm progress bar on stderr.")
+
+    # -- validators ---------------------------------------------------------------------------------
+    @field_validator("group_size")
+    @classmethod
+    def _group_size(cls, v: int) -> int:
+        if v < 2:
+            raise ValueError(f"group_size must be at least 2 (GRPO compares completions within a group), got {v}")
+        return v
+
+    @field_validator("lora", mode="before")
+    @classmethod
+    def _lora_bool(cls, v: Any) -> Any:
+        if v is True:
+            return LoRAConfig()
+        if v is False:
+            return None
+        return v
+
+    @field_validator("dual_clip")
+    @classmethod
+    def _dual_clip(cls, v: float | None) -> float | None:
+        if v is not None and not v > 1:
+            raise ValueError(f"dual_clip must be > 1 (e.g. 3.0) or None to disable it, got {v}")
+        return v
+
+    @field_validator("adam_betas")
+    @classmethod
+    def _betas(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in v):
+            raise ValueError(f"adam_betas must both lie in [0, 1), got {v}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        head = v.split(":")[0]
+        if head not in {"auto", "cpu", "cuda", "mps"}:
+            raise ValueError(f'device must be "auto", "cpu", "cuda", "cuda:N" or "mps", got {v!r}')
+        return v
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> GRPOConfig:
+        if self.clip_eps_high is not None and self.clip_eps_high < self.clip_eps:
+            raise ValueError(
+                f"clip_eps_high ({self.clip_eps_high}) is below clip_eps ({self.clip_eps}): raise clip_eps_high to at "
+                "least clip_eps, or set it to None to clip symmetrically"
+            )
+        if self.warmup_steps > self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps}): lower warmup_steps")
+        return self
+
+    @property
+    def batch_size(self) -> int:
+        """Completions per step: ``prompts_per_step * group_size``."""
+        return self.prompts_per_step * self.group_size
+
+    @property
+    def eps_high(self) -> float:
+        """The effective upper clip range."""
+        return self.clip_eps if self.clip_eps_high is None else self.clip_eps_high
+
+
+def paper_config(**overrides: Any) -> GRPOConfig:
+    """The setting of arXiv 2604.18574: full fine-tuning, group size 8, lr 1e-6 constant, β = 0.001 (k3),
+    ε = 0.2, temperature 1.0, grad clip 1.0, 1024 new tokens, the paper's per-sequence loss mean.
+
+    Examples:
+        >>> paper_config(steps=5).loss_agg
+        'seq-mean-token-mean'
+    """
+    base: dict[str, Any] = {
+        "group_size": 8,
+        "prompts_per_step": 64,
+        "max_new_tokens": 1024,
+        "lr": 1e-6,
+        "beta": 0.001,
+        "loss_agg": "seq-mean-token-mean",
+    }
+    base.update(overrides)
+    return GRPOConfig(**base)
+

@@ -1,0 +1,192 @@
+"""The built-in demo: SmolLM2-135M-Instruct learns arithmetic under a noisy reward, on a CPU.
+
+The training reward is ``NoisyReward(MathVerifier(), flip=0.2)``: one completion in five gets the wrong
+reward. The true verifier runs alongside as a monitor the policy never trains on, so the run shows both
+the reward the trainer sees and the accuracy it cannot see. LoRA keeps the update cheap enough for two
+CPU cores.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from weakreward.grpo.callbacks import Callback
+from weakreward.grpo.config import GRPOConfig, LoRAConfig
+
+SYSTEM_PROMPT = "You are a calculator. Reply with the equation and its result in \\boxed{}."
+FEW_SHOT = (
+    {"role": "user", "content": "What is 2 + 3?"},
+    {"role": "assistant", "content": "2 + 3 = \\boxed{5}"},
+)
+
+
+def arithmetic_problems(n: int, *, seed: int = 0, low: int = 1, high: int = 20, ops: str = "+-") -> list[dict[str, Any]]:
+    """``n`` chat-message arithmetic problems ``a op b`` with ``a, b`` in ``[low, high]``.
+
+    Each prompt carries one worked example (``2 + 3 = \\boxed{5}``) to show the answer format; the answer
+    is the exact integer result. Subtractions keep ``a ≥ b`` so results are non-negative.
+
+    Examples:
+        >>> p = arithmetic_problems(2, seed=1)
+        >>> sorted(p[0]), p[0]["prompt"][-1]["role"]
+        (['answer', 'prompt'], 'user')
+    """
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        a, b, op = rng.randint(low, high), rng.randint(low, high), rng.choice(ops)
+        if op == "-" and b > a:
+            a, b = b, a
+        result = a + b if op == "+" else a - b
+        messages = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT, {"role": "user", "content": f"What is {a} {op} {b}?"}]
+        out.append({"prompt": messages, "answer": str(result)})
+    return out
+
+
+def demo_config(**overrides: Any) -> GRPOConfig:
+    """The demo's tuned setting (SmolLM2-135M + LoRA on a 2-core CPU).
+
+    Examples:
+        >>> demo_config().lora.r, demo_config(steps=5).steps
+        (8, 5)
+    """
+    base: dict[str, Any] = {
+        "steps": 30,
+        "prompts_per_step": 4,
+        "group_size": 8,
+        "max_new_tokens": 24,
+        "lr": 5e-4,
+        "beta": 0.0,
+        "temperature": 1.0,
+        "lora": LoRAConfig(r=8, alpha=16.0),
+        "save_every": 10,
+        "run_dir": "runs/demo",
+        "device": "cpu",
+    }
+    base.update(overrides)
+    return GRPOConfig(**base)
+
+
+class StepTable(Callback):
+    """Prints one row per step: training reward, the true-accuracy monitor, length, KL and timings."""
+
+    COLUMNS = ("step", "reward", "true acc", "len", "kl", "rollout s", "train s")
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    def on_train_begin(self, trainer: Any) -> None:
+        self._print(" ".join(f"{c:>9}" for c in self.COLUMNS))
+
+    def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        row = (
+            f"{step:>9d}",
+            f"{metrics.get('reward/mean', math.nan):>9.3f}",
+            f"{metrics.get('monitor/true/mean', math.nan):>9.3f}",
+            f"{metrics['completion_len/mean']:>9.1f}",
+            f"{metrics['kl']:>9.2e}",
+            f"{metrics['rollout_s']:>9.1f}",
+            f"{metrics['train_s']:>9.1f}",
+        )
+        self._print(" ".join(row))
+
+
+def summarise(history: list[dict[str, Any]], window: int = 5) -> dict[str, float]:
+    """Mean training reward and true accuracy over the first and last ``window`` steps.
+
+    Examples:
+        >>> h = [{"reward/mean": r, "monitor/true/mean": r / 2} for r in (0.1, 0.2, 0.5, 0.6)]
+        >>> summarise(h, window=2)["reward_last"]
+        0.55
+    """
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        return round(sum(values) / len(values), 6) if values else math.nan
+
+    first, last = history[:window], history[-window:]
+    return {
+        "reward_first": mean(first, "reward/mean"),
+        "reward_last": mean(last, "reward/mean"),
+        "true_first": mean(first, "monitor/true/mean"),
+        "true_last": mean(last, "monitor/true/mean"),
+    }
+
+
+def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path:
+    """Save a PNG of the training reward, the true-accuracy monitor and the completion length per step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(steps, [r.get("reward/mean") for r in history], label="training reward (noisy, flip=0.2)")
+    ax1.plot(steps, [r.get("monitor/true/mean") for r in history], label="true accuracy (monitor)")
+    ax1.set_xlabel("step")
+    ax1.set_ylim(0, 1)
+    ax1.legend()
+    ax1.set_title("reward vs. true accuracy")
+    ax2.plot(steps, [r.get("completion_len/mean") for r in history], color="tab:green")
+    ax2.set_xlabel("step")
+    ax2.set_title("mean completion length (tokens)")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run_demo(run_dir: str = "runs/demo", *, steps: int | None = None, seed: int = 0, resume: bool = False, **overrides: Any) -> dict[str, float]:
+    """Train SmolLM2-135M-Instruct on the arithmetic task under ``NoisyReward(MathVerifier(), flip=0.2)``.
+
+    Prints a per-step table, writes ``run_dir/metrics.jsonl`` and ``run_dir/curves.png``, and returns
+    `summarise` of the run plus its wall time.
+    """
+    from weakreward.grpo.trainer import GRPOTrainer
+    from weakreward.rewards.math_verifier import MathVerifier
+    from weakreward.rewards.noise import NoisyReward
+
+    if steps is not None:
+        overrides["steps"] = steps
+    config = demo_config(run_dir=run_dir, seed=seed, resume="latest" if resume else None, **overrides)
+    verifier = MathVerifier()
+    reward = NoisyReward(verifier, flip=0.2, seed=seed)
+    print(f"weakreward demo: SmolLM2-135M-Instruct (GGUF), LoRA r={config.lora.r if config.lora else '-'}, "
+          f"{config.steps} steps x {config.prompts_per_step} prompts x {config.group_size} samples, reward {reward.name}",
+          flush=True)
+    t0 = time.perf_counter()
+    trainer = GRPOTrainer(
+        "smollm2-gguf",
+        reward,
+        arithmetic_problems(256, seed=seed),
+        config=config,
+        monitors={"true": MathVerifier()},
+        callbacks=[StepTable()],
+    )
+    load_s = time.perf_counter() - t0
+    trainer.train()
+    train_s = time.perf_counter() - t0 - load_s
+    history = trainer.history
+    summary = summarise(history)
+    summary.update({"load_s": round(load_s, 1), "train_wall_s": round(train_s, 1)})
+    plot = plot_curves(history, Path(run_dir) / "curves.png")
+    learned = summary["reward_last"] > summary["reward_first"] and summary["true_last"] > summary["true_first"]
+    print(
+        f"\nfirst 5 steps: reward {summary['reward_first']:.3f}, true accuracy {summary['true_first']:.3f}\n"
+        f"last 5 steps:  reward {summary['reward_last']:.3f}, true accuracy {summary['true_last']:.3f}\n"
+        f"{'learning: both rose' if learned else 'no clear learning in this run'}; "
+        f"training took {train_s / 60:.1f} min (model load {load_s:.0f} s)\n"
+        f"metrics: {Path(run_dir) / 'metrics.jsonl'}  plot: {plot}",
+        flush=True,
+    )
+    return summary

@@ -1,0 +1,123 @@
+"""`HFEngine`: the CPU (and portable) rollout engine, a thin wrapper around ``model.generate``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+from weakreward.grpo.engine import Generation
+
+
+def completion_mask(completion_ids: torch.Tensor, eos_ids: Iterable[int]) -> torch.Tensor:
+    """``[B, T]`` bool, True at every token up to and including the first EOS of each row.
+
+    Examples:
+        >>> completion_mask(torch.tensor([[5, 2, 2], [5, 6, 7]]), [2]).tolist()
+        [[True, True, False], [True, True, True]]
+    """
+    eos = torch.zeros_like(completion_ids, dtype=torch.bool)
+    for e in eos_ids:
+        eos |= completion_ids == int(e)
+    # Tokens after the first EOS: an EOS occurred strictly before them.
+    seen_before = (torch.cumsum(eos.long(), dim=1) - eos.long()) > 0
+    return ~seen_before
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids: list[int] = []
+    for source in (getattr(model, "generation_config", None), tokenizer):
+        value = getattr(source, "eos_token_id", None)
+        if value is None:
+            continue
+        ids.extend(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
+    return sorted(set(ids))
+
+
+class HFEngine:
+    """Samples with Hugging Face ``generate`` from the live policy (shares its weights: no sync needed).
+
+    Sampling uses exactly ``temperature`` and ``top_p`` (``top_k`` and every other processor from the
+    model's generation config are switched off), so the log-probs the trainer computes with the same
+    temperature are the sampling policy's. ``generate`` draws from torch's global RNG; when a
+    ``generator`` is passed, a seed is drawn from it and the call runs under ``torch.random.fork_rng``
+    so the global RNG is left untouched and the sample stream is reproducible from the generator alone.
+
+    Args:
+        model: A causal LM (peft-wrapped or not).
+        tokenizer: Its tokenizer (pad and EOS ids; decoding).
+
+    Examples:
+        >>> from weakreward.models import char_tokenizer, tiny_llama
+        >>> tok = char_tokenizer(); engine = HFEngine(tiny_llama(tok), tok)
+        >>> enc = tok(["1+1="], return_tensors="pt")
+        >>> gen = engine.generate(enc.input_ids, enc.attention_mask.bool(), max_new_tokens=3, temperature=1.0,
+        ...                       top_p=1.0, generator=torch.Generator().manual_seed(0))
+        >>> gen.completion_ids.shape[0], len(gen.completions)
+        (1, 1)
+    """
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.eos_ids = _eos_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0))
+
+    def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float) -> Any:
+        from transformers import GenerationConfig
+
+        return GenerationConfig(
+            do_sample=True,
+            temperature=float(temperature),
+            top_p=float(top_p),
+            top_k=0,
+            max_new_tokens=int(max_new_tokens),
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_ids or None,
+            use_cache=True,
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt_ids: torch.Tensor,
+        prompt_mask: torch.Tensor,
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        generator: torch.Generator | None = None,
+    ) -> Generation:
+        """Sample one completion per row of ``prompt_ids`` ``[B, P]`` (left-padded); see `Generation`."""
+        config = self._generation_config(max_new_tokens, temperature, top_p)
+        was_training = self.model.training
+        self.model.eval()
+        devices = [prompt_ids.device] if prompt_ids.is_cuda else []
+        try:
+            with torch.random.fork_rng(devices=devices, enabled=generator is not None):
+                if generator is not None:
+                    torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+                out = self.model.generate(
+                    input_ids=prompt_ids, attention_mask=prompt_mask.long(), generation_config=config
+                )
+        finally:
+            self.model.train(was_training)
+        completion_ids = out[:, prompt_ids.shape[1] :]
+        mask = completion_mask(completion_ids, self.eos_ids)
+        completion_ids = completion_ids.masked_fill(~mask, self.pad_id)
+        texts = [
+            self.tokenizer.decode(row[m].tolist(), skip_special_tokens=True)
+            for row, m in zip(completion_ids.cpu(), mask.cpu())
+        ]
+        return Generation(
+            prompt_ids=prompt_ids,
+            prompt_mask=prompt_mask.bool(),
+            completion_ids=completion_ids,
+            completion_mask=mask,
+            completions=texts,
+        )
+
+    def sync_weights(self) -> None:
+        """Nothing to do: ``generate`` runs on the trained model itself."""

@@ -1,0 +1,616 @@
+"""`GRPOTrainer`: the lean GRPO loop (Shao et al. 2024) with weak rewards, monitors and crash-safe runs.
+
+One step, top to bottom (`GRPOTrainer.train_step`):
+
+1. **rollout**: ``prompts_per_step`` problems, each repeated ``group_size`` times, through the rollout
+   engine (``model.generate`` on the CPU);
+2. **token statistics**: one forward pass over prompt + completion gives the sampled tokens' log-probs
+   and `TokenStats` (entropy, self-certainty) via `token_stats_from_logits`, so proxy rewards cost
+   nothing extra; with one update per batch this forward's graph is kept and reused for the loss;
+3. **reward**: `Rollouts` → the training reward and every monitor reward (never trained on);
+4. **advantages**: group-normalised (`group_advantages`);
+5. **loss/backward**: clipped surrogate + β·KL(k3) (`policy_loss`), gradient accumulation over
+   micro-batches, ``updates_per_batch`` times;
+6. **clip/step**: gradient-norm clipping, AdamW, learning-rate schedule, engine weight sync;
+7. **log/checkpoint**: one line of ``metrics.jsonl``, callbacks, periodic evaluation and checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import random
+import resource
+import sys
+import time
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from weakreward.grpo.callbacks import Callback
+from weakreward.grpo.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from weakreward.grpo.config import GRPOConfig
+from weakreward.grpo.engine import Generation, RolloutEngine
+from weakreward.grpo.engine_factory import make_engine
+from weakreward.grpo.evaluation import eval_metrics
+from weakreward.grpo.loss import group_advantages, policy_loss
+from weakreward.grpo.metrics import MetricsWriter, read_metrics
+from weakreward.kernels.token_stats import token_stats_from_logits
+from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rollouts import Prompt, Rollouts, TokenStats, prompt_key
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Problem:
+    prompt: Prompt
+    answer: str | None
+    extras: Mapping[str, Any]
+
+
+def _as_problem(item: Any, index: int) -> _Problem:
+    """A training problem from a `weakreward.data.Problem`, a dataclass, a pydantic model or a dict with
+    ``prompt`` and ``answer`` (other keys become `Rollouts.extras` columns)."""
+    if isinstance(item, Mapping):
+        fields = dict(item)
+    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+        fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+    elif hasattr(item, "model_dump"):
+        fields = item.model_dump()
+    elif hasattr(item, "__dict__"):
+        fields = dict(vars(item))
+    else:
+        raise TypeError(f"train problem {index} is a {type(item).__name__}; pass dicts with 'prompt' and 'answer'")
+    if "prompt" not in fields:
+        raise ValueError(f"train problem {index} has no 'prompt' (keys: {sorted(fields)})")
+    prompt = fields.pop("prompt")
+    if not isinstance(prompt, str):
+        prompt = tuple(dict(m) for m in prompt)
+    answer = fields.pop("answer", None)
+    extras: dict[str, Any] = {}
+    for key, value in fields.items():
+        if key in ("extras", "metadata", "meta") and isinstance(value, Mapping):
+            extras.update(value)
+        else:
+            extras[key] = value
+    return _Problem(prompt=prompt, answer=None if answer is None else str(answer), extras=extras)
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # ru_maxrss is in KiB on Linux (bytes on macOS).
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
+    m = mask.to(values.dtype)
+    return float((values * m).sum() / m.sum().clamp(min=1.0))
+
+
+class GRPOTrainer:
+    """Group Relative Policy Optimisation with any `Reward`, plus monitors the policy never sees.
+
+    Args:
+        model: A Hugging Face id or folder (local files only), a ``.gguf`` file, ``"smollm2-gguf"`` (the
+            embedded demo model), or a loaded causal LM (then ``tokenizer`` is required).
+        reward: The training reward.
+        train_problems: `weakreward.data.Problem` objects or dicts with ``prompt`` (text or chat
+            messages) and ``answer`` (the reference; may be None for label-free rewards); other fields
+            become `Rollouts.extras` columns.
+        tokenizer: The tokenizer; loaded with the model when None.
+        config: `GRPOConfig` (default: the paper's setting).
+        eval_problems: Problems for evaluation every ``config.eval_every`` steps (avg@n, pass@k).
+        eval_reward: The reward evaluation scores with (default: ``reward``; pass the true verifier when
+            training under a weak reward).
+        monitors: Rewards computed on every batch and logged as ``monitor/<name>/...``, never trained on
+            (e.g. ``{"true": MathVerifier()}`` under a noisy or majority-vote reward).
+        callbacks: `Callback` objects (e.g. the saturation tracker).
+        engine: A ready `RolloutEngine`; by default one is built from ``config.engine``.
+
+    Examples:
+        >>> import tempfile
+        >>> from weakreward.models import char_tokenizer, tiny_llama
+        >>> from weakreward.rewards.base import Reward, RewardResult
+        >>> class Short(Reward):
+        ...     def compute(self, r): return RewardResult(np.array([float(len(c) < 3) for c in r.completions]))
+        >>> tok = char_tokenizer()
+        >>> cfg = GRPOConfig(steps=1, group_size=2, prompts_per_step=1, max_new_tokens=4, lr=1e-3,
+        ...                  run_dir=tempfile.mkdtemp(), progress=False)
+        >>> trainer = GRPOTrainer(tiny_llama(tok), Short(), [{"prompt": "1+1=", "answer": "2"}], tokenizer=tok, config=cfg)
+        >>> [m["step"] for m in trainer.train()]
+        [1]
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        reward: Reward,
+        train_problems: Iterable[Any],
+        *,
+        tokenizer: Any | None = None,
+        config: GRPOConfig | None = None,
+        eval_problems: Iterable[Any] | None = None,
+        eval_reward: Reward | None = None,
+        monitors: Mapping[str, Reward] | None = None,
+        callbacks: Sequence[Callback] = (),
+        engine: RolloutEngine | None = None,
+    ) -> None:
+        from weakreward.models import load_model
+
+        self.config = cfg = config if config is not None else GRPOConfig()
+        if not isinstance(reward, Reward):
+            raise TypeError(f"reward must be a weakreward Reward, got {type(reward).__name__}")
+        self.reward = reward
+        self.monitors: dict[str, Reward] = dict(monitors or {})
+        self.eval_reward = eval_reward if eval_reward is not None else reward
+        self.callbacks = list(callbacks)
+        self.train_problems = [_as_problem(p, i) for i, p in enumerate(train_problems)]
+        if not self.train_problems:
+            raise ValueError("train_problems is empty")
+        self.eval_problems = [_as_problem(p, i) for i, p in enumerate(eval_problems or [])]
+        self.run_dir = Path(cfg.run_dir)
+        self.device = _resolve_device(cfg.device)
+
+        self._seed_everything(cfg.seed)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+
+        loaded_here = not isinstance(model, torch.nn.Module)
+        model, tokenizer = load_model(model, tokenizer, dtype=_DTYPES[cfg.dtype])
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer = tokenizer
+        if not loaded_here and cfg.dtype != "float32":
+            model = model.to(_DTYPES[cfg.dtype])
+        model = model.to(self.device)
+
+        # Policy and reference. LoRA: the reference is the same weights with the adapter switched off;
+        # full fine-tuning: a frozen copy, made only when the KL term is on.
+        self.ref_model: torch.nn.Module | None = None
+        if cfg.lora is not None:
+            model = self._add_lora(model)
+        elif cfg.beta > 0:
+            self.ref_model = copy.deepcopy(model).eval().requires_grad_(False)
+        # Dropout off: the log-probs of the loss must be those of the sampling policy.
+        self.model = model.eval()
+        self.trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        if not self.trainable:
+            raise ValueError("the model has no trainable parameters")
+        self.optimizer = torch.optim.AdamW(
+            [p for _, p in self.trainable],
+            lr=cfg.lr,
+            betas=cfg.adam_betas,
+            eps=cfg.adam_eps,
+            weight_decay=cfg.weight_decay,
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.engine = engine if engine is not None else make_engine(cfg.engine, self.model, tokenizer, cfg, self.device)
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self._prompt_cache: dict[str, list[int]] = {}
+        self._metrics: MetricsWriter | None = None
+
+    # -- setup ------------------------------------------------------------------------------------
+    @staticmethod
+    def _seed_everything(seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+
+    def _add_lora(self, model: torch.nn.Module) -> torch.nn.Module:
+        from peft import LoraConfig, PeftModel, get_peft_model
+
+        if isinstance(model, PeftModel):
+            return model
+        lora = self.config.lora
+        assert lora is not None
+        peft_config = LoraConfig(
+            r=lora.r,
+            lora_alpha=lora.alpha,
+            lora_dropout=lora.dropout,
+            target_modules=lora.target_modules,
+            task_type="CAUSAL_LM",
+        )
+        return get_peft_model(model, peft_config)
+
+    def _lr_factor(self, step: int) -> float:
+        cfg = self.config
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        if cfg.lr_schedule == "linear":
+            return max(0.0, 1.0 - progress)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    # -- prompts ----------------------------------------------------------------------------------
+    def _prompt_ids(self, prompt: Prompt) -> list[int]:
+        key = prompt_key(prompt)
+        if key in self._prompt_cache:
+            return self._prompt_cache[key]
+        tok, mode = self.tokenizer, self.config.chat_template
+        has_template = getattr(tok, "chat_template", None) is not None
+        if isinstance(prompt, str) and mode != "always":
+            ids = tok(prompt, add_special_tokens=True)["input_ids"]
+        else:
+            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+            if mode == "never" or not has_template:
+                ids = tok("\n".join(str(m.get("content", "")) for m in messages), add_special_tokens=True)["input_ids"]
+            else:
+                text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+                ids = tok(text, add_special_tokens=False)["input_ids"]
+        if self.config.max_prompt_tokens is not None:
+            ids = ids[-self.config.max_prompt_tokens :]
+        self._prompt_cache[key] = list(ids)
+        return self._prompt_cache[key]
+
+    def _encode(self, prompts: Sequence[Prompt]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded ``[B, P]`` ids and mask."""
+        rows = [self._prompt_ids(p) for p in prompts]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.bool)
+        for i, row in enumerate(rows):
+            if row:
+                ids[i, width - len(row) :] = torch.as_tensor(row)
+                mask[i, width - len(row) :] = True
+        return ids.to(self.device), mask.to(self.device)
+
+    def problems_for_step(self, step: int) -> list[_Problem]:
+        """The problems of step ``step`` (1-based): a fresh seeded permutation per pass over the data, so
+        the order is a pure function of (seed, step) and a resumed run sees the same problems."""
+        n, k = len(self.train_problems), self.config.prompts_per_step
+        out = []
+        for j in range((step - 1) * k, step * k):
+            epoch, pos = divmod(j, n)
+            order = np.random.default_rng([self.config.seed, epoch]).permutation(n)
+            out.append(self.train_problems[int(order[pos])])
+        return out
+
+    # -- forward passes ---------------------------------------------------------------------------
+    def _token_stats(self, model: torch.nn.Module, gen: Generation, rows: slice, temperature: float) -> TokenStats:
+        """One forward over prompt + completion rows → `TokenStats` ``[b, T]`` (grad follows the mode)."""
+        p_ids, p_mask = gen.prompt_ids[rows], gen.prompt_mask[rows]
+        c_ids, c_mask = gen.completion_ids[rows], gen.completion_mask[rows]
+        ids = torch.cat([p_ids, c_ids], dim=1)
+        attn = torch.cat([p_mask, c_mask], dim=1)
+        # Positions as generate() assigned them to the left-padded prompts.
+        positions = (attn.long().cumsum(-1) - 1).clamp(min=0)
+        t = c_ids.shape[1]
+        out = model(input_ids=ids, attention_mask=attn.long(), position_ids=positions, use_cache=False, logits_to_keep=t + 1)
+        logits = out.logits[:, -(t + 1) : -1]  # [b, T, V]: logits[:, i] predicts c_ids[:, i]
+        return token_stats_from_logits(logits, c_ids, c_mask, temperature)
+
+    @torch.no_grad()
+    def _reference_logprobs(self, gen: Generation, rows: slice) -> torch.Tensor:
+        if self.ref_model is not None:
+            return self._token_stats(self.ref_model, gen, rows, self.config.temperature).logprobs
+        with self.model.disable_adapter():  # type: ignore[operator]
+            return self._token_stats(self.model, gen, rows, self.config.temperature).logprobs
+
+    def _micro_batches(self, n: int) -> list[slice]:
+        size = self.config.micro_batch_size or n
+        return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+    def _rollouts(self, problems: Sequence[_Problem], gen: Generation, stats: TokenStats | None, groups: Sequence[Hashable]) -> Rollouts:
+        keys = sorted({k for p in problems for k in p.extras})
+        return Rollouts(
+            prompts=tuple(p.prompt for p in problems),
+            completions=tuple(gen.completions),
+            group_ids=tuple(groups),
+            references=tuple(p.answer for p in problems),
+            token_stats=stats,
+            extras={k: tuple(p.extras.get(k) for p in problems) for k in keys},
+        )
+
+    # -- one step ---------------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, Any]:
+        """Run step ``step`` (1-based) and return its metrics."""
+        cfg = self.config
+        g = cfg.group_size
+        problems = [p for p in self.problems_for_step(step) for _ in range(g)]
+        group_ids = [f"{step}:{i // g}" for i in range(len(problems))]
+
+        # 1. rollout ---------------------------------------------------------------------------
+        t0 = time.perf_counter()
+        prompt_ids, prompt_mask = self._encode([p.prompt for p in problems])
+        gen = self.engine.generate(
+            prompt_ids,
+            prompt_mask,
+            max_new_tokens=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            generator=self.generator,
+        )
+        rollout_s = time.perf_counter() - t0
+
+        # 2. token statistics: one forward; with a single update its graph is kept for the loss
+        # (memory for speed: no second forward pass).
+        t1 = time.perf_counter()
+        b = len(problems)
+        batches = self._micro_batches(b)
+        reuse_forward = cfg.updates_per_batch == 1 and len(batches) == 1
+        with torch.set_grad_enabled(reuse_forward):
+            live_stats = [self._token_stats(self.model, gen, rows, cfg.temperature) for rows in batches]
+        stats = TokenStats(
+            logprobs=torch.cat([s.logprobs.detach() for s in live_stats]).cpu(),
+            entropy=torch.cat([s.entropy.detach() for s in live_stats]).cpu(),
+            self_certainty=torch.cat([s.self_certainty.detach() for s in live_stats]).cpu(),
+            mask=gen.completion_mask.cpu(),
+        )
+        old_logprobs = torch.cat([s.logprobs.detach() for s in live_stats])
+
+        # 3. reward, and monitors the policy never trains on --------------------------------------
+        rollouts = self._rollouts(problems, gen, stats, group_ids)
+        result = self.reward(rollouts)
+        monitor_results = {name: m(rollouts) for name, m in self.monitors.items()}
+
+        # 4. advantages --------------------------------------------------------------------------
+        adv_np = group_advantages(result.scores, group_ids, cfg.advantage_norm, cfg.advantage_eps)
+        advantages = torch.as_tensor(adv_np, dtype=torch.float32, device=self.device)
+
+        # 5. loss / backward ---------------------------------------------------------------------
+        mask = gen.completion_mask
+        ref_logprobs = None
+        if cfg.beta > 0:
+            ref_logprobs = torch.cat([self._reference_logprobs(gen, rows) for rows in batches])
+        totals = {"total_tokens": float(mask.sum()), "total_seqs": b, "max_tokens": cfg.max_new_tokens}
+        sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio_mean": 0.0}
+        grad_norm = 0.0
+        for _update in range(cfg.updates_per_batch):
+            for k, rows in enumerate(batches):
+                lp = live_stats[k].logprobs if reuse_forward else self._token_stats(self.model, gen, rows, cfg.temperature).logprobs
+                out = policy_loss(
+                    lp,
+                    old_logprobs[rows],
+                    advantages[rows],
+                    mask[rows],
+                    clip_eps=cfg.clip_eps,
+                    clip_eps_high=cfg.clip_eps_high,
+                    dual_clip=cfg.dual_clip,
+                    ref_logprobs=None if ref_logprobs is None else ref_logprobs[rows],
+                    beta=cfg.beta,
+                    kl_estimator=cfg.kl_estimator,
+                    agg=cfg.loss_agg,
+                    **totals,
+                )
+                out.loss.backward()
+                share = float(mask[rows].sum()) / max(1.0, totals["total_tokens"])
+                sums["loss"] += float(out.loss.detach())
+                sums["policy_loss"] += float(out.policy_loss)
+                sums["kl"] += float(out.kl)
+                sums["clip_frac"] += float(out.clip_frac) * share
+                sums["ratio_mean"] += float(out.ratio_mean) * share
+
+            # 6. clip / step ---------------------------------------------------------------------
+            params = [p for _, p in self.trainable]
+            if cfg.grad_clip is not None:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+            else:
+                grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        lr = self.scheduler.get_last_lr()[0]
+        self.scheduler.step()
+        self.engine.sync_weights()
+        del live_stats
+        train_s = time.perf_counter() - t1
+
+        # 7. metrics (logged and checkpointed by `train`) -----------------------------------------
+        u = cfg.updates_per_batch
+        lengths = mask.sum(-1).float()
+        n_tokens = float(lengths.sum())
+        metrics: dict[str, Any] = {"step": step}
+        metrics.update(result.log("reward/"))
+        label = [k for k in result.details if k == "label_correct" or k.endswith("/label_correct")]
+        if label:
+            values = [float(v) for v in result.details[label[0]] if v is not None]
+            metrics["reward/label_accuracy"] = float(np.mean(values)) if values else math.nan
+        for name, res in monitor_results.items():
+            metrics.update(res.log(f"monitor/{name}/"))
+        valid = ~np.isnan(result.scores)
+        per_group = [result.scores[i : i + g][valid[i : i + g]] for i in range(0, b, g)]
+        metrics.update(
+            {
+                "advantage/mean": float(adv_np.mean()),
+                "advantage/std": float(adv_np.std()),
+                "advantage/abs_mean": float(np.abs(adv_np).mean()),
+                "frac_zero_std_groups": float(np.mean([len(s) < 2 or float(np.ptp(s)) == 0.0 for s in per_group])),
+                "loss": sums["loss"] / u,
+                "policy_loss": sums["policy_loss"] / u,
+                "kl": sums["kl"] / u,
+                "clip_frac": sums["clip_frac"] / u,
+                "ratio_mean": sums["ratio_mean"] / u,
+                "grad_norm": grad_norm,
+                "lr": lr,
+                "entropy": _masked_mean(stats.entropy, stats.mask),
+                "self_certainty": _masked_mean(stats.self_certainty, stats.mask),
+                "completion_len/mean": float(lengths.mean()),
+                "completion_len/max": float(lengths.max()),
+                "truncated_frac": float((~self._ended(gen)).float().mean()),
+                "rollout_s": rollout_s,
+                "train_s": train_s,
+                "tokens_per_s": n_tokens / max(rollout_s, 1e-9),
+                "peak_mem_mb": _peak_memory_mb(self.device),
+            }
+        )
+        return metrics
+
+    def _ended(self, gen: Generation) -> torch.Tensor:
+        """``[B]`` True where the completion ended with an EOS token (not cut at max_new_tokens)."""
+        eos = getattr(self.engine, "eos_ids", None) or [self.tokenizer.eos_token_id]
+        last = gen.completion_mask.long().sum(-1).clamp(min=1) - 1
+        tokens = gen.completion_ids.gather(1, last[:, None]).squeeze(1)
+        return torch.isin(tokens.cpu(), torch.as_tensor(list(eos)))
+
+    # -- evaluation -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """avg@n and pass@k of `eval_reward` on the evaluation problems (``n = eval_samples``)."""
+        cfg = self.config
+        if not self.eval_problems:
+            return {}
+        n = cfg.eval_samples
+        temperature = cfg.eval_temperature or cfg.temperature
+        per_chunk = max(1, cfg.batch_size // n)
+        needs_stats = any(need.startswith("token_stats") for need in self.eval_reward.needs)
+        scores: list[list[float]] = []
+        for start in range(0, len(self.eval_problems), per_chunk):
+            chunk = self.eval_problems[start : start + per_chunk]
+            problems = [p for p in chunk for _ in range(n)]
+            ids, mask = self._encode([p.prompt for p in problems])
+            gen = self.engine.generate(
+                ids, mask, max_new_tokens=cfg.max_new_tokens, temperature=temperature, top_p=cfg.top_p, generator=self.generator
+            )
+            stats = None
+            if needs_stats:
+                stats = self._token_stats(self.model, gen, slice(0, len(problems)), temperature)
+            groups = [f"eval:{start + i // n}" for i in range(len(problems))]
+            result: RewardResult = self.eval_reward(self._rollouts(problems, gen, stats, groups))
+            scores += [result.scores[i : i + n].tolist() for i in range(0, len(problems), n)]
+        return {f"eval/{k}": v for k, v in eval_metrics(scores).items()}
+
+    # -- checkpoints ------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def _reward_states(self) -> dict[str, Any]:
+        states = {"reward": self.reward.state_dict(), "monitors": {k: m.state_dict() for k, m in self.monitors.items()}}
+        if self.eval_reward is not self.reward:
+            states["eval_reward"] = self.eval_reward.state_dict()
+        return states
+
+    def save_checkpoint(self) -> Path:
+        """Checkpoint the current step atomically (see `weakreward.grpo.checkpoint`)."""
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(self.generator),
+            "rewards": self._reward_states(),
+            "config": self.config.model_dump(mode="json"),
+        }
+        path = save_checkpoint(self.checkpoint_dir, self.step, {n: p for n, p in self.trainable}, state)
+        prune_checkpoints(self.checkpoint_dir, self.config.keep_checkpoints)
+        return path
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Restore weights, optimizer, schedule, step, RNG and reward states from a checkpoint folder."""
+        weights, state = load_checkpoint(path)
+        params = dict(self.trainable)
+        missing = sorted(set(params) - set(weights))
+        if missing:
+            raise ValueError(f"checkpoint {path} lacks {len(missing)} trainable tensors, e.g. {missing[:3]}: was it saved with another lora setting?")
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(weights[name].to(p.device, p.dtype))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"], self.generator)
+        rewards = state.get("rewards", {})
+        self.reward.load_state_dict(rewards.get("reward", {}))
+        for name, m in self.monitors.items():
+            m.load_state_dict(rewards.get("monitors", {}).get(name, {}))
+        if "eval_reward" in rewards:
+            self.eval_reward.load_state_dict(rewards["eval_reward"])
+        self.step = int(state["step"])
+        self.engine.sync_weights()
+
+    def _maybe_resume(self) -> int | None:
+        resume = self.config.resume
+        if resume is None:
+            return None
+        path = latest_checkpoint(self.checkpoint_dir) if resume == "latest" else Path(resume)
+        if path is None:
+            return None
+        if not (Path(path) / "state.pt").exists():
+            raise FileNotFoundError(f"resume={resume!r}: {path} is not a checkpoint folder (no state.pt)")
+        self.load_checkpoint(path)
+        return self.step
+
+    def save_final(self) -> Path:
+        """Write the trained weights in Hugging Face format to ``run_dir/final`` (the adapter for LoRA)."""
+        final = self.run_dir / "final"
+        self.model.save_pretrained(str(final))
+        if self.config.lora is None:
+            self.tokenizer.save_pretrained(str(final))
+        return final
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def train(self) -> list[dict[str, Any]]:
+        """Train until ``config.steps``; returns the metrics of the steps run by this call.
+
+        With ``resume="latest"`` the run continues from the newest checkpoint in ``run_dir``, and
+        ``metrics.jsonl`` is cut back to that step first, so it never holds a step twice.
+        """
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        resumed_at = self._maybe_resume()
+        self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl", resume_step=resumed_at if resumed_at is not None else None)
+        if resumed_at is not None:
+            self.history = [r for r in read_metrics(self._metrics.path)]
+        (self.run_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        ran: list[dict[str, Any]] = []
+        bar = tqdm(total=cfg.steps, initial=self.step, file=sys.stderr, disable=not cfg.progress, desc="grpo", dynamic_ncols=True)
+        try:
+            while self.step < cfg.steps:
+                step = self.step + 1
+                metrics = self.train_step(step)
+                self.step = step
+                last = step == cfg.steps
+                if cfg.eval_every and (step % cfg.eval_every == 0 or last):
+                    eval_out = self.evaluate()
+                    metrics.update(eval_out)
+                    for cb in self.callbacks:
+                        cb.on_evaluate(self, step, eval_out)
+                self._metrics.write(metrics)  # before the checkpoint: a resume cuts later lines back
+                if (cfg.save_every and step % cfg.save_every == 0) or last:
+                    self.save_checkpoint()
+                self.history.append(metrics)
+                ran.append(metrics)
+                for cb in self.callbacks:
+                    cb.on_step_end(self, step, metrics)
+                bar.update(1)
+                bar.set_postfix(self._postfix(metrics), refresh=False)
+        finally:
+            bar.close()
+        if self.step >= cfg.steps and ran:
+            self.save_final()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return ran
+
+    def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
+        out = {"reward": f"{metrics.get('reward/mean', math.nan):.3f}"}
+        for name in self.monitors:
+            out[name] = f"{metrics.get(f'monitor/{name}/mean', math.nan):.3f}"
+        out["loss"] = f"{metrics['loss']:.4f}"
+        out["kl"] = f"{metrics['kl']:.2e}"
+        out["len"] = f"{metrics['completion_len/mean']:.0f}"
+        return out

@@ -1,0 +1,289 @@
+"""GRPOTrainer end to end on a tiny random Llama: metrics, monitors, LoRA, crash safety, config, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from weakreward import GRPOConfig, GRPOTrainer, NoisyReward
+from weakreward.grpo.checkpoint import latest_checkpoint, list_checkpoints
+from weakreward.grpo.engine_factory import _ENGINE_MODULES, make_engine
+from weakreward.grpo.hf_engine import completion_mask
+from weakreward.grpo.metrics import read_metrics
+from weakreward.models import char_tokenizer, tiny_llama
+from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rollouts import Rollouts
+
+PROBLEMS = [
+    {"prompt": "1+1=", "answer": "2"},
+    {"prompt": [{"role": "user", "content": "2+3="}], "answer": "5", "level": 2},
+    {"prompt": "4+4=", "answer": "8"},
+]
+
+DOCUMENTED_KEYS = {
+    "step", "reward/mean", "reward/std", "advantage/mean", "advantage/std", "loss", "policy_loss", "kl",
+    "clip_frac", "entropy", "self_certainty", "completion_len/mean", "completion_len/max",
+    "frac_zero_std_groups", "rollout_s", "train_s", "tokens_per_s", "peak_mem_mb", "grad_norm", "lr",
+}
+
+
+class DigitShare(Reward):
+    """Fraction of digit characters in the completion: varies across random completions."""
+
+    name = "digits"
+
+    def compute(self, rollouts: Rollouts) -> RewardResult:
+        scores = [sum(ch.isdigit() for ch in c) / max(1, len(c)) for c in rollouts.completions]
+        return RewardResult(np.asarray(scores))
+
+
+class HasDigit(Reward):
+    """1 when the completion holds a digit, else 0 (a stand-in for a binary verifier)."""
+
+    name = "has_digit"
+
+    def compute(self, rollouts: Rollouts) -> RewardResult:
+        return RewardResult(np.asarray([float(any(ch.isdigit() for ch in c)) for c in rollouts.completions]))
+
+
+def _config(tmp_path: Path, **kw) -> GRPOConfig:
+    base = dict(steps=3, group_size=4, prompts_per_step=2, max_new_tokens=6, lr=1e-2, run_dir=str(tmp_path / "run"), progress=False)
+    base.update(kw)
+    return GRPOConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return char_tokenizer()
+
+
+def test_three_step_run_writes_documented_metrics(tmp_path, tok):
+    cfg = _config(tmp_path, eval_every=3, eval_samples=2)
+    trainer = GRPOTrainer(
+        tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg, eval_problems=PROBLEMS[:2],
+        monitors={"true": HasDigit()},
+    )
+    trainer.train()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        missing = (DOCUMENTED_KEYS | {"monitor/true/mean"}) - set(r)
+        assert not missing, missing
+        assert 0 < r["completion_len/mean"] <= 6
+        assert r["completion_len/max"] <= 6
+        assert 0.0 <= r["frac_zero_std_groups"] <= 1.0
+    assert {"eval/avg@2", "eval/pass@1", "eval/pass@2"} <= set(rows[-1])
+    assert "eval/avg@2" not in rows[0]
+    assert (tmp_path / "run" / "final").is_dir()
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [3]
+
+
+@pytest.mark.parametrize("flip", [0.0, 1.0])
+def test_monitor_under_noisy_reward_differs_as_expected(tmp_path, tok, flip):
+    cfg = _config(tmp_path)
+    trainer = GRPOTrainer(
+        tiny_llama(tok), NoisyReward(HasDigit(), flip=flip, seed=1), PROBLEMS, tokenizer=tok, config=cfg,
+        monitors={"true": HasDigit()},
+    )
+    rows = trainer.train()
+    true = np.array([r["monitor/true/mean"] for r in rows])
+    trained = np.array([r["reward/mean"] for r in rows])
+    # flip=1 inverts every label, so the training reward is exactly 1 − true accuracy; flip=0 is the identity.
+    expected = true if flip == 0.0 else 1.0 - true
+    np.testing.assert_allclose(trained, expected)
+    assert 0.0 < true.mean() < 1.0  # both outcomes occur, so the two curves really differ under flip=1
+
+
+def test_lora_kl_is_exactly_zero_at_step_zero_and_only_adapters_change(tmp_path, tok):
+    model = tiny_llama(tok)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = _config(tmp_path, steps=2, lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}, beta=0.1, lr=5e-2)
+    trainer = GRPOTrainer(model, DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    rows = trainer.train()
+    assert rows[0]["kl"] == 0.0  # adapter B starts at zero: policy == reference bit for bit
+    assert rows[1]["kl"] > 0.0  # after one update the adapter moved the policy
+    assert trainer.ref_model is None  # no second copy of the weights
+    changed = {n for n, p in trainer.model.named_parameters() if "lora_" in n and p.requires_grad}
+    assert changed and all(p.requires_grad == ("lora_" in n) for n, p in trainer.model.named_parameters())
+    lora_b = [p for n, p in trainer.model.named_parameters() if "lora_B" in n]
+    assert any(p.abs().sum() > 0 for p in lora_b)
+    base = trainer.model.get_base_model()
+    for name, tensor in base.state_dict().items():
+        if "lora_" in name:
+            continue
+        key = name.replace(".base_layer", "")
+        torch.testing.assert_close(tensor, before[key], rtol=0, atol=0)
+
+
+def test_full_finetune_loads_reference_only_with_kl(tmp_path, tok):
+    no_kl = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, beta=0.0))
+    assert no_kl.ref_model is None
+    with_kl = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, beta=0.01))
+    assert with_kl.ref_model is not None
+    assert not any(p.requires_grad for p in with_kl.ref_model.parameters())
+
+
+def test_several_updates_and_micro_batches_run_and_move_ratio(tmp_path, tok):
+    cfg = _config(tmp_path, steps=1, updates_per_batch=3, micro_batch_size=3, lr=5e-2, beta=0.01)
+    trainer = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    row = trainer.train()[0]
+    # The first update starts at ratio 1; later updates see the moved policy against the old log-probs.
+    assert row["ratio_mean"] != 1.0
+    assert np.isfinite(row["loss"])
+
+
+def test_problem_order_is_a_function_of_seed_and_step(tmp_path, tok):
+    cfg = _config(tmp_path, prompts_per_step=2)
+    a = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    seen = [p.answer for s in (1, 2, 3) for p in a.problems_for_step(s)]
+    # Each pass over the 3 problems is a permutation of all of them.
+    assert sorted(seen[:3]) == ["2", "5", "8"] and sorted(seen[3:6]) == ["2", "5", "8"]
+    assert [p.answer for p in a.problems_for_step(2)] == seen[2:4]
+
+
+def test_completion_mask_stops_after_first_eos():
+    ids = torch.tensor([[7, 3, 3, 3], [3, 9, 9, 9], [5, 6, 7, 8]])
+    assert completion_mask(ids, [3]).tolist() == [
+        [True, True, False, False], [True, False, False, False], [True, True, True, True],
+    ]
+
+
+def test_missing_cuda_graph_engine_gives_clear_error(monkeypatch, tok):
+    monkeypatch.setitem(_ENGINE_MODULES, "cuda-graph", "weakreward.kernels._no_such_engine_module")
+    with pytest.raises(ValueError, match='engine=.cuda-graph. needs the module'):
+        make_engine("cuda-graph", tiny_llama(tok), tok, None)
+
+
+# -- configuration ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"lr": -1e-6}, "lr"),
+        ({"group_size": 1}, "group_size"),
+        ({"clip_eps": 0.2, "clip_eps_high": 0.1}, "clip_eps_high"),
+        ({"learning_rate": 1e-6}, "learning_rate"),
+        ({"dual_clip": 0.5}, "dual_clip"),
+        ({"loss_agg": "sum"}, "loss_agg"),
+    ],
+)
+def test_bad_config_error_names_the_field(kwargs, field):
+    with pytest.raises(ValidationError) as info:
+        GRPOConfig(**kwargs)
+    assert field in str(info.value)
+
+
+def test_paper_defaults():
+    cfg = GRPOConfig()
+    assert (cfg.group_size, cfg.lr, cfg.weight_decay, cfg.beta, cfg.kl_estimator) == (8, 1e-6, 0.01, 0.001, "k3")
+    assert (cfg.clip_eps, cfg.clip_eps_high, cfg.temperature, cfg.grad_clip, cfg.lr_schedule) == (0.2, None, 1.0, 1.0, "constant")
+    assert all(f.description for f in GRPOConfig.model_fields.values())
+
+
+# -- crash safety -------------------------------------------------------------------------------
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from weakreward import GRPOConfig, GRPOTrainer
+    from weakreward.models import char_tokenizer, tiny_llama
+    from weakreward.rewards.base import Reward, RewardResult
+
+    class DigitShare(Reward):
+        name = "digits"
+        def compute(self, rollouts):
+            return RewardResult(np.asarray([sum(ch.isdigit() for ch in c) / max(1, len(c)) for c in rollouts.completions]))
+
+    tok = char_tokenizer()
+    cfg = GRPOConfig(steps=int(sys.argv[2]), group_size=4, prompts_per_step=2, max_new_tokens=6, lr=1e-2, save_every=1,
+                     run_dir=sys.argv[1], progress=False, resume="latest")
+    problems = [{"prompt": f"{i}+{i}=", "answer": str(2 * i)} for i in range(5)]
+    GRPOTrainer(tiny_llama(tok), DigitShare(), problems, tokenizer=tok, config=cfg).train()
+    """
+)
+
+
+def test_sigkill_mid_run_then_resume_latest_continues(tmp_path):
+    run_dir = tmp_path / "run"
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen([sys.executable, str(script), str(run_dir), "200"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(read_metrics(metrics)) >= 3:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    assert ckpt is not None
+    resumed_from = int(ckpt.name.split("-")[1])
+    assert resumed_from >= 2
+
+    target = resumed_from + 2
+    done = subprocess.run([sys.executable, str(script), str(run_dir), str(target)], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    lines = metrics.read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in lines]  # every line parses
+    assert steps == list(range(1, target + 1))  # no duplicate, no gap
+    assert [s for s, _ in list_checkpoints(run_dir / "checkpoints")][-1] == target
+    assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+
+
+def test_resume_restores_step_weights_and_reward_state(tmp_path, tok):
+    cfg = _config(tmp_path, steps=2, save_every=1)
+    noisy = NoisyReward(HasDigit(), flip=0.3, seed=2)
+    first = GRPOTrainer(tiny_llama(tok), noisy, PROBLEMS, tokenizer=tok, config=cfg)
+    first.train()
+    weights = {n: p.detach().clone() for n, p in first.trainable}
+    state = noisy.state_dict()
+    again = NoisyReward(HasDigit(), flip=0.3, seed=2)
+    second = GRPOTrainer(tiny_llama(tok), again, PROBLEMS, tokenizer=tok, config=_config(tmp_path, steps=2, resume="latest"))
+    assert second.train() == []  # nothing left to do
+    assert second.step == 2
+    assert again.state_dict() == state
+    for n, p in second.trainable:
+        torch.testing.assert_close(p.detach(), weights[n], rtol=0, atol=0)
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+def test_cli_train_runs_a_yaml_recipe(tmp_path, tok, capsys):
+    from weakreward.cli import main
+
+    model_dir = tmp_path / "tiny"
+    tiny_llama(tok).save_pretrained(model_dir)
+    tok.save_pretrained(model_dir)
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(p) for p in PROBLEMS if isinstance(p["prompt"], str)))
+    (tmp_path / "cfg.yaml").write_text(textwrap.dedent(f"""
+        model: {model_dir}
+        reward: {{type: NoisyReward, inner: {{type: ExactMatch}}, flip: 0.5}}
+        monitors: {{"true": {{type: ExactMatch}}}}
+        train_data: {{path: train.jsonl}}
+        grpo: {{steps: 2, group_size: 2, prompts_per_step: 2, max_new_tokens: 4, lr: 1.0e-3, run_dir: {tmp_path / 'out'}, progress: false}}
+    """))
+    assert main(["train", str(tmp_path / "cfg.yaml")]) == 0
+    rows = read_metrics(tmp_path / "out" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2] and "monitor/true/mean" in rows[0]
+
+    (tmp_path / "bad.yaml").write_text(f"model: {model_dir}\nreward: {{type: ExactMatch}}\ntrain_data: {{path: train.jsonl}}\ngrpo: {{lr: -1}}\n")
+    assert main(["train", str(tmp_path / "bad.yaml")]) == 2
+    assert "grpo.lr" in capsys.readouterr().err
