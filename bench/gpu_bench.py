@@ -8,11 +8,15 @@ Sections (each in its own try/except, so one failure still leaves the others' nu
 
 1. correctness: fused token statistics vs the plain-torch reference (outputs and gradients); the
    rollout engine's greedy tokens and prefill logits vs Hugging Face's.
-2. statistics: naive float32 log-softmax vs the fused kernel over 64 × 320 × 49152 bf16 logits
-   (milliseconds and extra GiB beyond the logits).
+2. stats: naive float32 log-softmax vs the fused kernel over 64 × 320 × 49152 bf16 logits
+   (milliseconds and extra GiB beyond the logits), forward and forward+backward; and the LM head
+   followed by the kernel vs `fused_linear_token_stats` (head fused, logits never whole).
 3. rollout: HF ``generate`` vs `CudaGraphEngine` (tokens/s; engine warm-up = setup + graph capture).
-4. step: TRL 1.16's GRPO step vs weakreward's `GRPOTrainer(engine="cuda-graph")`, seconds and peak GiB,
-   with a breakdown of ours into rollout / statistics / backward / optimizer.
+4. trl / ours: TRL 1.16's GRPO step vs weakreward's `GRPOTrainer(engine="cuda-graph")`, seconds and
+   peak GiB, with a breakdown of ours into rollout / stats / backward / optimizer / other.
+5. ours_microbatch: the same step with ``micro_batch_size=16`` (peak memory vs time).
+6. rollout_compiled: the engine with its decode step compiled by Inductor (last: compile time is the
+   least predictable part).
 
 Run on a lent GPU with ``bench/gpu.sh`` (see bench/README.md); ``--smoke`` runs tiny sizes on the CPU
 to check the script itself. Writes ``<out-dir>/gpu-<card>.json``.
@@ -157,10 +161,10 @@ def timed(fn, device: torch.device, iters: int, warmup: int = 2) -> float:
 
 
 def peak_extra_gib(fn, device: torch.device) -> float:
-    """Peak GiB allocated by ``fn`` beyond what was allocated before it (CUDA only; NaN on the CPU)."""
+    """Peak GiB allocated by ``fn`` beyond what was allocated before it (CUDA only; None on the CPU)."""
     if device.type != "cuda":
         fn()
-        return math.nan
+        return None
     sync(device)
     torch.cuda.reset_peak_memory_stats(device)
     before = torch.cuda.memory_allocated(device)
@@ -218,7 +222,8 @@ def section_correctness(sizes: dict, device: torch.device, tok: Any, model: torc
     got, got_grad = run(fused_token_stats, logits)
     ref, ref_grad = run(reference_token_stats, logits.double())
     for name in ("logprobs", "entropy", "self_certainty"):
-        out[f"fused_{name}_max_abs_err"] = float((getattr(got, name).double() - getattr(ref, name)).abs().max())
+        err = getattr(got, name).detach().double() - getattr(ref, name).detach()
+        out[f"fused_{name}_max_abs_err"] = float(err.abs().max())
     out["fused_grad_max_abs_err"] = float((got_grad.double() - ref_grad).abs().max())
     out["fused_ok"] = bool(
         max(out[f"fused_{n}_max_abs_err"] for n in ("logprobs", "entropy", "self_certainty")) < 1e-3
@@ -287,10 +292,44 @@ def section_stats(sizes: dict, device: torch.device) -> dict:
     out["naive_stats_fwd_bwd_extra_gib"] = peak_extra_gib(fwd_bwd(naive_fn), device)
     out["fused_stats_fwd_bwd_ms"] = timed(fwd_bwd(fused_token_stats), device, max(1, iters // 2))
     out["fused_stats_fwd_bwd_extra_gib"] = peak_extra_gib(fwd_bwd(fused_token_stats), device)
+    del logits
+
+    # The LM head too: hidden [B, T, C] → statistics, forward + backward into hidden and the weight.
+    # "head_then_fused": hidden @ Wᵀ materialises the bf16 logits, then the fused kernel;
+    # "fused_linear": chunked head + kernel, logits never held whole.
+    from weakreward.kernels.fused_linear_token_stats import fused_linear_token_stats
+
+    c = sizes["model"]["hidden_size"]
+    hidden = torch.randn(b, t, c, device=device, dtype=torch.bfloat16)
+    weight = (torch.randn(v, c, device=device) / c**0.5).to(torch.bfloat16)
+
+    def head(fn):
+        def go():
+            h = hidden.detach().requires_grad_(True)
+            w = weight.detach().requires_grad_(True)
+            ts = fn(h, w)
+            (ts.logprobs.sum() + 0.01 * ts.entropy.sum()).backward()
+            return h.grad, w.grad
+
+        return go
+
+    def head_then_fused(h, w):
+        return fused_token_stats(h @ w.T, ids, mask)
+
+    def fused_linear(h, w):
+        return fused_linear_token_stats(h, w, ids, mask)
+
+    for name, fn in (("head_then_fused", head_then_fused), ("fused_linear", fused_linear)):
+        out[f"{name}_fwd_bwd_ms"] = timed(head(fn), device, max(1, iters // 2))
+        out[f"{name}_fwd_bwd_extra_gib"] = peak_extra_gib(head(fn), device)
     return out
 
 
-def section_rollout(sizes: dict, device: torch.device, tok: Any, model: torch.nn.Module) -> dict:
+def section_rollout(
+    sizes: dict, device: torch.device, tok: Any, model: torch.nn.Module, compile_step: bool = False
+) -> dict:
+    """HF generate vs the engine; with ``compile_step`` only the engine, its decode step compiled by
+    Inductor before capture (keys get a ``_compiled`` suffix)."""
     from weakreward.kernels.cuda_graph_engine import CudaGraphEngine
 
     n_new = sizes["new_tokens"]
@@ -311,24 +350,26 @@ def section_rollout(sizes: dict, device: torch.device, tok: Any, model: torch.nn
             top_k=0,
         )
 
-    with torch.no_grad():
-        start = time.perf_counter()
-        hf(4)
-        sync(device)
-        out["hf_generate_warmup_s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        hf(n_new)
-        sync(device)
-        out["hf_generate_s"] = time.perf_counter() - start
-    out["hf_generate_tok_s"] = tokens / out["hf_generate_s"]
+    if not compile_step:
+        with torch.no_grad():
+            start = time.perf_counter()
+            hf(4)
+            sync(device)
+            out["hf_generate_warmup_s"] = time.perf_counter() - start
+            start = time.perf_counter()
+            hf(n_new)
+            sync(device)
+            out["hf_generate_s"] = time.perf_counter() - start
+        out["hf_generate_tok_s"] = tokens / out["hf_generate_s"]
 
     g = torch.Generator().manual_seed(0)
     start = time.perf_counter()
-    engine = CudaGraphEngine(model, tok, ignore_eos=True)
+    engine = CudaGraphEngine(model, tok, ignore_eos=True, compile=compile_step)
     engine.setup(len(prompts), p_ids.shape[1] + n_new)
     sync(device)
-    out["our_rollout_warmup_s"] = time.perf_counter() - start
-    out["our_capture_s"] = engine.capture_seconds
+    sfx = "_compiled" if compile_step else ""
+    out[f"our_rollout_warmup_s{sfx}"] = time.perf_counter() - start
+    out[f"our_capture_s{sfx}"] = engine.capture_seconds
     engine.generate(p_ids, p_mask, max_new_tokens=n_new, temperature=1.0, top_p=1.0, generator=g)  # warm caches
     sync(device)
     runs = []
@@ -338,9 +379,10 @@ def section_rollout(sizes: dict, device: torch.device, tok: Any, model: torch.nn
         sync(device)
         runs.append(time.perf_counter() - start)
     assert gen.completion_ids.shape == (len(prompts), n_new)
-    out["our_rollout_s"] = statistics.median(runs)
-    out["our_rollout_tok_s"] = tokens / out["our_rollout_s"]
-    out["rollout_speedup"] = out["our_rollout_tok_s"] / out["hf_generate_tok_s"]
+    out[f"our_rollout_s{sfx}"] = statistics.median(runs)
+    out[f"our_rollout_tok_s{sfx}"] = tokens / out[f"our_rollout_s{sfx}"]
+    if not compile_step:
+        out["rollout_speedup"] = out["our_rollout_tok_s"] / out["hf_generate_tok_s"]
     return out
 
 
@@ -410,7 +452,7 @@ def section_trl(sizes: dict, device: torch.device, tok: Any, dtype: torch.dtype)
         trainer.train()
     out: dict[str, Any] = {"trl_step_times_s": times}
     out["trl_step_s"] = times[-1]
-    out["trl_peak_gib"] = peaks[-1] if peaks else math.nan
+    out["trl_peak_gib"] = peaks[-1] if peaks else None
     out["trl_config"] = {
         "gradient_checkpointing": args.gradient_checkpointing,
         "optim": str(args.optim),
@@ -421,7 +463,11 @@ def section_trl(sizes: dict, device: torch.device, tok: Any, dtype: torch.dtype)
     return out
 
 
-def section_ours(sizes: dict, device: torch.device, tok: Any, dtype: torch.dtype) -> dict:
+def section_ours(
+    sizes: dict, device: torch.device, tok: Any, dtype: torch.dtype, micro_batch_size: int | None = None
+) -> dict:
+    """weakreward's GRPO step; with ``micro_batch_size`` the keys get an ``_mb<k>`` suffix (memory for
+    speed: gradient accumulation over micro-batches)."""
     from weakreward.grpo.config import GRPOConfig
     from weakreward.grpo.engine_factory import register_engine
     from weakreward.grpo.trainer import GRPOTrainer
@@ -455,9 +501,11 @@ def section_ours(sizes: dict, device: torch.device, tok: Any, dtype: torch.dtype
             device=str(device),
             run_dir=run_dir,
             progress=False,
+            micro_batch_size=micro_batch_size,
         )
         trainer = GRPOTrainer(model, RandomReward(), problems, tokenizer=tok, config=cfg)
-        out: dict[str, Any] = {"our_engine": type(trainer.engine).__name__}
+        sfx = f"_mb{micro_batch_size}" if micro_batch_size else ""
+        out: dict[str, Any] = {f"our_engine{sfx}": type(trainer.engine).__name__}
         times, peaks = [], []
         for step in (1, 2):  # 1 = warm-up (graph capture, allocator), 2 = timed
             sync(device)
@@ -469,10 +517,10 @@ def section_ours(sizes: dict, device: torch.device, tok: Any, dtype: torch.dtype
             times.append(time.perf_counter() - start)
             if device.type == "cuda":
                 peaks.append(torch.cuda.max_memory_allocated(device) / 2**30)
-        out["our_step_times_s"] = times
-        out["our_step_s"] = times[-1]
-        out["our_peak_gib"] = peaks[-1] if peaks else math.nan
-        out["our_step_breakdown_s"] = _instrumented_step(trainer, device, step=3)
+        out[f"our_step_times_s{sfx}"] = times
+        out[f"our_step_s{sfx}"] = times[-1]
+        out[f"our_peak_gib{sfx}"] = peaks[-1] if peaks else None
+        out[f"our_step_breakdown_s{sfx}"] = _instrumented_step(trainer, device, step=3)
     del trainer, model
     return out
 
@@ -549,7 +597,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on whatever device (checks the script)")
     parser.add_argument("--out-dir", default=os.environ.get("OUT") or "bench/results", help="folder for gpu-<card>.json")
     parser.add_argument(
-        "--sections", default="correctness,stats,rollout,trl,ours", help="comma-separated subset to run"
+        "--sections",
+        default=None,
+        help="comma-separated subset of correctness,stats,rollout,trl,ours,ours_microbatch,rollout_compiled (default: all; "
+        "with --smoke all but rollout_compiled, whose CPU compile takes minutes)",
     )
     args = parser.parse_args(argv)
     sizes = SMOKE_SIZES if args.smoke else FULL
@@ -588,13 +639,19 @@ def main(argv: list[str] | None = None) -> dict:
         "rollout": lambda: section_rollout(sizes, device, tok, shared_model),
         "trl": lambda: section_trl(sizes, device, tok, dtype),
         "ours": lambda: section_ours(sizes, device, tok, dtype),
+        "ours_microbatch": lambda: section_ours(sizes, device, tok, dtype, micro_batch_size=max(1, sizes["group"] * 2)),
+        # Last: Inductor's compile time is the least predictable part of the run.
+        "rollout_compiled": lambda: section_rollout(sizes, device, tok, shared_model, compile_step=True),
     }
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"gpu-{result['card']}.json"
-    for name in [s.strip() for s in args.sections.split(",") if s.strip()]:
+    chosen = args.sections or ",".join(n for n in sections if not (args.smoke and n == "rollout_compiled"))
+    for name in [s.strip() for s in chosen.split(",") if s.strip()]:
         start = time.perf_counter()
         print(f"[gpu_bench] {name} ...", flush=True)
+        if device.type == "cuda":  # what was resident before the section (peaks above are absolute)
+            result.setdefault("baseline_gib", {})[name] = torch.cuda.memory_allocated(device) / 2**30
         try:
             result.update(sections[name]())
         except Exception as err:  # one failing section must not lose the others' numbers

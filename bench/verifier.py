@@ -11,7 +11,14 @@ gold with its first digit changed (wrong): ~990 (completion, reference) pairs ov
   alone buys, without processes).
 
 Each method runs ``--repeats`` times, interleaved, and the fastest run counts (the machine is shared).
-Worker start-up is timed separately. Both methods must agree on every score.
+Every run starts cold: the sequential loops each run in a fresh Python process (sympy's global cache
+would otherwise carry over from the previous repeat) and MathVerifier gets fresh workers.
+Worker start-up is timed separately. Both methods must agree on every score. CPU seconds are recorded
+too (the calling process, plus the workers' from /proc): on a machine that other sessions keep busy,
+Linux's autogroup scheduler gives each *session* one fair share, so the workers (in the caller's
+session) split the share a sequential loop would get alone, and wall-clock ratios then understate the
+pool; ``projected_idle_ratio`` is the sequential loop's CPU time over the busiest worker's CPU time plus
+the caller's, i.e. the ratio on an otherwise idle machine with one core per worker.
 Writes bench/results/verifier.json.
 
 Run: .venv/bin/python bench/verifier.py [--workers 2] [--repeats 3]
@@ -23,6 +30,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,13 +73,21 @@ def sequential(golds: list[str], completions: list[str], cache_golds: bool) -> l
     return scores
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "verifier.json")
-    args = parser.parse_args()
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+def _autogroup() -> str:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip()
+    except OSError:
+        return "unknown"
+
+
+def make_items() -> tuple[list[str], list[str], list[float], str]:
+    """(references, completions, intended scores, data source)."""
     golds, source = load_golds()
     refs, completions, correct = [], [], []
     for g in golds:
@@ -83,30 +100,66 @@ def main() -> None:
             refs.append(g)
             completions.append("\\boxed{" + p + "}")
             correct.append(0.0)
-    n = len(completions)
+    return refs, completions, correct, source
 
-    # Warm imports and math-verify's regex caches for the in-process loop.
-    sequential(refs[:5], completions[:5], cache_golds=False)
+
+def run_child(name: str) -> None:
+    """One cold sequential run in this fresh process; prints its timing and scores as JSON."""
+    refs, completions, _, _ = make_items()
+    # Compile math-verify's regexes first (MathVerifier's workers do this while starting).
+    sequential(["1"], ["\\boxed{1}"], cache_golds=False)
+    cpu_start = time.process_time()
+    start = time.perf_counter()
+    scores = sequential(refs, completions, cache_golds=name == "sequential_gold_cache")
+    seconds = time.perf_counter() - start
+    print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu_start, "scores": scores}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "verifier.json")
+    parser.add_argument("--child", choices=["sequential", "sequential_gold_cache"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run_child(args.child)
+        return
+
+    refs, completions, correct, source = make_items()
+    n = len(completions)
     start = time.perf_counter()
     verifier = MathVerifier(workers=args.workers, timeout=10.0).start()
     startup_s = time.perf_counter() - start
-    verifier.score(completions[:5], references=refs[:5])
 
     times: dict[str, list[float]] = {"sequential": [], "sequential_gold_cache": [], "math_verifier": []}
+    cpu: dict[str, list[float]] = {k: [] for k in times}
+    busiest_worker_cpu: list[float] = []
     outputs: dict[str, list[float]] = {}
     load_before = os.getloadavg()
     for _ in range(args.repeats):
         for name in times:
-            # Fresh workers each repeat: the reference cache must not carry over between runs.
-            if name == "math_verifier":
-                verifier.close()
-                verifier.start()
+            if name != "math_verifier":
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", name], check=True, capture_output=True, text=True
+                )
+                run = json.loads(proc.stdout)
+                times[name].append(run["seconds"])
+                cpu[name].append(run["cpu_seconds"])
+                outputs[name] = run["scores"]
+                continue
+            verifier.close()
+            verifier.start()
+            pids = [w.process.pid for w in verifier._pool.workers]
+            worker_cpu = [_cpu_seconds(p) for p in pids]
+            cpu_start = time.process_time()
             start = time.perf_counter()
-            if name == "math_verifier":
-                scores = verifier.score(completions, references=refs).scores.tolist()
-            else:
-                scores = sequential(refs, completions, cache_golds=name == "sequential_gold_cache")
+            scores = verifier.score(completions, references=refs).scores.tolist()
             times[name].append(time.perf_counter() - start)
+            own = time.process_time() - cpu_start
+            used = [_cpu_seconds(p) - c for p, c in zip(pids, worker_cpu)]
+            busiest_worker_cpu.append(max(used) + own)
+            cpu[name].append(own + sum(used))
             outputs[name] = scores
     load_after = os.getloadavg()
     verifier.close()
@@ -118,6 +171,7 @@ def main() -> None:
         "source": source,
         "items": n,
         "distinct_references": len(set(refs)),
+        "distinct_items": len(set(zip(refs, completions))),
         "workers": args.workers,
         "cpu_count": os.cpu_count(),
         "repeats": args.repeats,
@@ -128,6 +182,9 @@ def main() -> None:
         "seconds_best": {k: round(v, 3) for k, v in best.items()},
         "seconds_all": {k: [round(x, 3) for x in v] for k, v in times.items()},
         "items_per_s": {k: round(v, 1) for k, v in rate.items()},
+        "cpu_seconds_min": {k: round(min(v), 3) for k, v in cpu.items()},
+        "sched_autogroup_enabled": _autogroup(),
+        "projected_idle_ratio": round(min(cpu["sequential"]) / min(busiest_worker_cpu), 3),
         "ratio_math_verifier_vs_sequential": round(rate["math_verifier"] / rate["sequential"], 3),
         "ratio_math_verifier_vs_sequential_gold_cache": round(rate["math_verifier"] / rate["sequential_gold_cache"], 3),
         "accuracy_vs_intended": {k: sum(a == b for a, b in zip(v, correct)) / n for k, v in outputs.items()},

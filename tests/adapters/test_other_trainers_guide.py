@@ -49,3 +49,27 @@ def test_openrlhf_snippets_run(workdir: Path, capsys) -> None:
     runpy.run_path(str(workdir / "check_reward_func.py"), run_name="__main__")
     out = capsys.readouterr().out
     assert "tensor([" in out and "/scored'" in out and "/flipped'" in out
+
+
+@pytest.mark.slow
+def test_trl_snippet_trains_with_a_tiny_model_in_place_of_the_hub_model(workdir: Path) -> None:
+    pytest.importorskip("trl")
+    code = snippets()["train_trl.py"]
+    hub_model = 'model = "HuggingFaceTB/SmolLM2-135M-Instruct"  # any causal LM id or folder\n'
+    assert hub_model in code and "    model=model,\n" in code
+    code = code.replace(
+        hub_model,
+        "from weakreward.models import char_tokenizer, tiny_llama\n"
+        "tokenizer = char_tokenizer()\nmodel = tiny_llama(tokenizer)\n",
+    ).replace("    model=model,\n", "    model=model,\n    processing_class=tokenizer,\n")
+    # keep the test fast: short completions, one verifier process each
+    assert "max_completion_length=64" in code and "MathVerifier()" in code and "MajorityVote()" in code
+    code = code.replace("max_completion_length=64", "max_completion_length=8")
+    code = code.replace("MathVerifier()", "MathVerifier(workers=1)").replace(
+        "MajorityVote()", "MajorityVote(MathVerifier(workers=1))"
+    )
+    namespace: dict = {}
+    exec(compile(code, "train_trl.py", "exec"), namespace)  # noqa: S102 - the guide's own code
+    assert namespace["trainer"].state.global_step == 2
+    history = namespace["trainer"].state.log_history
+    assert any("rewards/majority_vote/mean" in h for h in history)

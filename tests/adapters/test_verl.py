@@ -278,9 +278,10 @@ def test_pickle_round_trip_gives_a_working_equal_callable(rows) -> None:
     assert batch_manager(copy, batch_rows, responses) == batch_manager(fn, batch_rows, responses)
 
 
-def test_prompt_level_noise_is_fixed_per_row_in_both_call_shapes(rows) -> None:
+def test_prompt_level_noise_is_fixed_per_row_in_both_call_shapes() -> None:
     """verl passes no prompt; the adapter's per-row stand-in keeps prompt-level noise fixed per row."""
-    batch_rows, responses = rollout(rows * 4)  # each row repeated: 16 rollouts per distinct row
+    rows = [row for name in FILES for row in load_verl_parquet(FIXTURES / name, raw=True)]
+    batch_rows, responses = rollout(rows * 2)  # each row twice: 8 rollouts per distinct row
     noisy = NoisyReward(ExactMatch(), flip=0.5, level="prompt", seed=4)
     _, naive = naive_manager(noisy.as_verl(), batch_rows, responses)
     _, batch = batch_manager(noisy.as_verl(), batch_rows, responses)
@@ -289,3 +290,14 @@ def test_prompt_level_noise_is_fixed_per_row_in_both_call_shapes(rows) -> None:
     for row, flipped in zip(batch_rows, batch["flipped"]):
         by_row[id(row)].add(flipped)
     assert all(len(v) == 1 for v in by_row.values())
+    assert {v for (v,) in by_row.values()} == {True, False}  # and it differs between rows
+
+
+def test_a_pickled_math_verifier_adapter_starts_its_own_workers(verifier) -> None:
+    copy = pickle.loads(pickle.dumps(verifier.as_verl()))
+    try:
+        rows = load_verl_parquet(FIXTURES / "verl_rows_math.parquet", raw=True)
+        batch_rows, responses = rollout(rows)
+        assert naive_manager(copy, batch_rows, responses)[0] == naive_manager(verifier.as_verl(), batch_rows, responses)[0]
+    finally:
+        copy.reward.close()

@@ -268,3 +268,13 @@ def test_graph_replay_matches_eager_decoding_on_cuda(tok):
     assert torch.equal(a.completion_ids, b.completion_ids)
     again = graphed.generate(ids, mask, max_new_tokens=32, temperature=0.0, top_p=1.0)  # replays, no recapture
     assert torch.equal(again.completion_ids, a.completion_ids)
+
+
+@gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_compiled_decode_step_matches_plain_graph_on_cuda(tok):
+    model = _model(tok, "llama").cuda()
+    ids, mask = _batch(tok)
+    plain = CudaGraphEngine(model, tok).generate(ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0)
+    compiled = CudaGraphEngine(model, tok, compile=True).generate(ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0)
+    assert torch.equal(plain.completion_ids, compiled.completion_ids)

@@ -1,38 +1,22 @@
 """The fused Triton token-statistics kernel against the plain-torch reference, under Triton's interpreter.
 
-Triton's interpreter has to be chosen before ``triton`` is first imported. When this file is collected
-first (run on its own), it switches the interpreter on for the import and restores the environment
-right after (keeping it as an in-process Triton knob, which only matters to Triton code, and no other
-CPU test runs Triton), so subprocesses of other tests do not inherit it. When another test imported ``triton`` earlier in the
-same process, the kernel tests here skip and `test_kernel_suite_in_interpreter_subprocess` runs this
-file again in a fresh interpreter-mode process instead.
+``conftest.py`` switches the interpreter on before ``triton`` is imported. When another test imported
+``triton`` first (without it), the kernel tests here skip and `test_kernel_suite_in_interpreter_subprocess`
+runs this file again in a fresh interpreter-mode process instead.
 """
 
+import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-if "triton" not in sys.modules and not torch.cuda.is_available():
-    _previous = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
-    import triton  # imported here, under the interpreter setting, on purpose
-
-    # Triton's lazily imported parts read the setting later: keep it on as a knob (in this process
-    # only), and take it out of the environment that subprocesses of other tests inherit.
-    triton.knobs.runtime.interpret = True
-    if _previous is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = _previous
-
-import math  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+pytest.importorskip("triton")
 
 from weakreward.kernels.fused_token_stats import fused_token_stats, interpreter_active  # noqa: E402
 from weakreward.kernels.token_stats import reference_token_stats  # noqa: E402

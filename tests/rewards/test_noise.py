@@ -320,6 +320,7 @@ def test_noise_corrected_formula_and_nan():
         ({"false_positive": 0.7, "false_negative": 0.6}, "false_positive + false_negative"),
         ({"false_positive": -0.1, "false_negative": 0.1}, "NoiseCorrected.false_positive"),
         ({"false_positive": 0.1, "false_negative": 1.5}, "NoiseCorrected.false_negative"),
+        ({"false_positive": False, "false_negative": 0.1}, "NoiseCorrected.false_positive: must be a number"),
     ],
 )
 def test_noise_corrected_rejects_bad_rates_naming_the_field(kwargs, field):
@@ -344,6 +345,9 @@ def test_noise_corrected_rejects_bad_rates_naming_the_field(kwargs, field):
         ({}, "no noise configured"),
         ({"flip": 0.1, "level": "batch"}, "NoisyReward.level"),
         ({"flip": 0.1, "seed": "x"}, "NoisyReward.seed"),
+        ({"flip": 0.1, "seed": 1.5}, "NoisyReward.seed"),
+        ({"flip": True}, "NoisyReward.flip: must be a number, not a bool"),
+        ({"flip": math.nan}, "NoisyReward.flip"),
     ],
 )
 def test_bad_config_raises_naming_the_field(kwargs, field):

@@ -69,8 +69,9 @@ class TRLReward:
       known (``num_generations`` here, or read from the calling trainer), a prompt drawn twice into one
       batch forms two groups (``key``, ``key#2``). A reward with `Reward.sees_groups` raises
       ``ValueError`` if a group arrives split (see the module notes for the batch sizes that avoid it).
-    - **References** come from the dataset column ``reference_column`` (a list value gives its first
-      entry; None/NaN → no reference). Every other dataset column goes to `Rollouts.extras`.
+    - **References** come from the dataset column ``reference_column`` (a list, or a JSON list of
+      strings such as ``'["18"]'``, gives its first entry; None/NaN → no reference). Every other
+      dataset column goes to `Rollouts.extras`.
     - **Logging**: when TRL passes ``log_metric``, the scalar summaries of `RewardResult.log` other than
       the mean and std (which TRL logs itself as ``rewards/<name>/mean``) are logged as
       ``rewards/<name>/<key>``; when it passes ``log_extra``, each scalar detail column is added to
@@ -142,7 +143,7 @@ class TRLReward:
             if k not in _TRL_KWARGS and isinstance(v, Sequence) and not isinstance(v, str) and len(v) == n
         }
         if self.reference_column in columns:
-            references = [reference_text(v) for v in columns.pop(self.reference_column)]
+            references = [reference_text(v, parse_json_list=True) for v in columns.pop(self.reference_column)]
         elif "references" in self.reward.needs:
             raise ValueError(
                 f"{self.__name__} needs references, but TRL passed no dataset column {self.reference_column!r} "

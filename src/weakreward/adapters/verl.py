@@ -94,8 +94,10 @@ class VerlReward:
     ones, so that verl's per-key lists stay aligned and its validation metrics can average them).
 
     ``extra_info`` entries and ``data_source`` become `Rollouts.extras` columns; a JSON-object string
-    ``extra_info`` (as in some of the paper's files) is parsed. Other keyword arguments (verl's
-    ``reward_kwargs``, the reward loop's ``reward_router_address``...) are accepted and ignored.
+    ``extra_info`` (as in some of the paper's files) or an Arrow map is read as a dict. verl does not
+    pass the prompt: `Rollouts.prompts` holds a stand-in fixed per dataset row (see `rollouts`).
+    Other keyword arguments (verl's ``reward_kwargs``, the reward loop's ``reward_router_address``...)
+    are accepted and ignored.
 
     A group reward (`Reward.sees_groups`, e.g. `MajorityVote`) works only in the batch shape and raises
     ``ValueError`` when called per sample; with ``group_size`` set it also raises on a group whose size

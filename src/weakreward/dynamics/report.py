@@ -119,7 +119,11 @@ def report_run(
         run_dir: The trainer's run folder (or the ``metrics.jsonl`` file itself).
         metric: Held-out metric key (default: `default_heldout_key`).
         reward_key: Training-reward key.
-        eps, tail, rapid_before, smooth, interpolation: As in `saturation_report`.
+        eps: ``ε`` (see `saturation_report`).
+        tail: Steps excluded at the end.
+        rapid_before: Rapid-saturation cut-off.
+        smooth: Moving-average width for the rewards (1 = the paper's definition).
+        interpolation: ``"linear"`` or ``"nearest"`` reading of the held-out metric.
         plot: True writes ``saturation.png`` next to the metrics, a path writes there, False skips it.
 
     Returns:

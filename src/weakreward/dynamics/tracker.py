@@ -24,6 +24,7 @@ import numpy as np
 from weakreward.dynamics.saturation import (
     Interpolation,
     SaturationReport,
+    _moving_average,
     held_out_at,
     saturation_report,
     saturation_step,
@@ -76,8 +77,7 @@ def default_heldout_key(keys: Iterable[str]) -> str | None:
 def _finite(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         return None
-    value = float(value)
-    return value
+    return float(value)
 
 
 class SaturationTracker(Callback):
@@ -222,8 +222,6 @@ class SaturationTracker(Callback):
     def _check(self) -> None:
         curve = self.reward_curve()
         if self.smooth > 1:
-            from weakreward.dynamics.saturation import _moving_average
-
             curve = _moving_average(curve, self.smooth)
         t_sat = saturation_step(curve, self.eps, self.tail) if curve.size else None
         self.saturated_at = t_sat

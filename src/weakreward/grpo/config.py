@@ -30,7 +30,8 @@ class GRPOConfig(BaseModel):
     """Configuration of `GRPOTrainer`.
 
     Every field is validated when the config is built; a bad value raises pydantic's
-    ``ValidationError`` naming the field and what to change.
+    ``ValidationError`` naming the field and what to change. The attribute list is generated from each
+    field's ``Field(description=...)``, the one place it is documented.
 
     Examples:
         >>> cfg = GRPOConfig(group_size=4, prompts_per_step=2, steps=10)
@@ -193,6 +194,22 @@ class GRPOConfig(BaseModel):
     def eps_high(self) -> float:
         """The effective upper clip range."""
         return self.clip_eps if self.clip_eps_high is None else self.clip_eps_high
+
+
+def _document_fields(cls: type[BaseModel]) -> None:
+    """Insert an ``Attributes:`` section, built from the fields' descriptions and defaults, before ``Examples:``."""
+    lines = ["Attributes:"]
+    for name, info in cls.model_fields.items():
+        default = repr(info.default_factory()) if info.default_factory is not None else repr(info.default)
+        kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
+        lines.append(f"    {name} ({kind}): {info.description} Default: ``{default}``.")
+    section = "\n".join("    " + line for line in lines) + "\n\n    "
+    doc = cls.__doc__ or ""
+    cls.__doc__ = doc.replace("Examples:", section.lstrip() + "Examples:", 1) if "Examples:" in doc else doc.rstrip() + "\n\n" + section
+
+
+_document_fields(GRPOConfig)
+_document_fields(LoRAConfig)
 
 
 def paper_config(**overrides: Any) -> GRPOConfig:

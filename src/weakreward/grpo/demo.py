@@ -170,7 +170,7 @@ def run_demo(run_dir: str = "runs/demo", *, steps: int | None = None, seed: int 
         reward,
         arithmetic_problems(256, seed=seed),
         config=config,
-        monitors={"true": MathVerifier()},
+        monitors={"true": verifier},  # one worker pool for both
         callbacks=[StepTable()],
     )
     load_s = time.perf_counter() - t0

@@ -409,7 +409,8 @@ class GRPOTrainer:
             if cfg.grad_clip is not None:
                 grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             else:
-                grad_norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+                norms = [p.grad.norm() for p in params if p.grad is not None]
+                grad_norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]

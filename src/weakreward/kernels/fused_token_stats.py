@@ -35,6 +35,8 @@ from weakreward.rollouts import TokenStats
 BLOCK_V_CUDA = 4096
 # Under the interpreter every block is a numpy call; a smaller block keeps odd shapes cheap to test.
 BLOCK_V_INTERPRET = 2048
+# Warps per row program on the GPU: 4096 lanes / (8 × 32 threads) = 16 elements per thread.
+NUM_WARPS = 8
 
 
 def _forward_kernel(
@@ -164,37 +166,93 @@ def _kernels(interpret: bool) -> tuple:
     return triton.jit(_forward_kernel), triton.jit(_backward_kernel)
 
 
-def _block_v(vocab: int, interpret: bool) -> int:
-    cap = BLOCK_V_INTERPRET if interpret else BLOCK_V_CUDA
-    return min(cap, triton.next_power_of_2(vocab))
+def _launch_options(vocab: int, interpret: bool) -> dict:
+    if interpret:  # the interpreter takes no warp count
+        return {"BLOCK_V": min(BLOCK_V_INTERPRET, triton.next_power_of_2(vocab))}
+    return {"BLOCK_V": min(BLOCK_V_CUDA, triton.next_power_of_2(vocab)), "num_warps": NUM_WARPS}
+
+
+def stats_forward(
+    logits: torch.Tensor, token_ids: torch.Tensor, mask: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Launch the forward kernel (no autograd).
+
+    Args:
+        logits: ``[B, T, V]``, unit stride along ``V``.
+        token_ids: ``[B·T]`` int64 in ``[0, V)``.
+        mask: ``[B·T]`` int8.
+        temperature: Positive.
+
+    Returns:
+        ``(logprob, entropy, self_certainty, lse)``, each ``[B·T]`` float32 (0 at masked rows).
+    """
+    b, t, v = logits.shape
+    n = b * t
+    interpret = not logits.is_cuda
+    forward_kernel, _ = _kernels(interpret)
+    outs = tuple(torch.empty(n, dtype=torch.float32, device=logits.device) for _ in range(4))
+    forward_kernel[(n,)](
+        logits,
+        token_ids,
+        mask,
+        *outs,
+        t,
+        v,
+        logits.stride(0),
+        logits.stride(1),
+        1.0 / temperature,
+        math.log(v),
+        **_launch_options(v, interpret),
+    )
+    return outs
+
+
+def stats_backward(
+    logits: torch.Tensor,
+    token_ids: torch.Tensor,
+    mask: torch.Tensor,
+    lse: torch.Tensor,
+    entropy: torch.Tensor,
+    grads: tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None],
+    temperature: float,
+) -> torch.Tensor:
+    """Launch the backward kernel: ``∂(Σ g·stat)/∂logits`` as a contiguous ``[B, T, V]`` tensor in the
+    logits' dtype, from the forward's saved ``lse`` and ``entropy`` (``[B·T]``) and the incoming
+    gradients of (logprob, entropy, self_certainty) (``[B, T]`` or None)."""
+    b, t, v = logits.shape
+    n = b * t
+    interpret = not logits.is_cuda
+    _, backward_kernel = _kernels(interpret)
+
+    def flat(g: torch.Tensor | None) -> torch.Tensor:
+        if g is None:
+            return torch.zeros(n, dtype=torch.float32, device=logits.device)
+        return g.reshape(n).to(torch.float32).contiguous()
+
+    grad = torch.empty(b, t, v, dtype=logits.dtype, device=logits.device)
+    backward_kernel[(n,)](
+        logits,
+        grad,
+        token_ids,
+        mask,
+        lse,
+        entropy,
+        *(flat(g) for g in grads),
+        t,
+        v,
+        logits.stride(0),
+        logits.stride(1),
+        1.0 / temperature,
+        **_launch_options(v, interpret),
+    )
+    return grad
 
 
 class _FusedTokenStats(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, token_ids, mask, temperature):  # type: ignore[override]
-        b, t, v = logits.shape
-        n = b * t
-        interpret = not logits.is_cuda
-        forward_kernel, _ = _kernels(interpret)
-        logprob, entropy, certainty, lse = (
-            torch.empty(n, dtype=torch.float32, device=logits.device) for _ in range(4)
-        )
-        forward_kernel[(n,)](
-            logits,
-            token_ids,
-            mask,
-            logprob,
-            entropy,
-            certainty,
-            lse,
-            t,
-            v,
-            logits.stride(0),
-            logits.stride(1),
-            1.0 / temperature,
-            math.log(v),
-            BLOCK_V=_block_v(v, interpret),
-        )
+        b, t, _ = logits.shape
+        logprob, entropy, certainty, lse = stats_forward(logits, token_ids, mask, temperature)
         ctx.save_for_backward(logits, token_ids, mask, lse, entropy)
         ctx.temperature = temperature
         return logprob.view(b, t), entropy.view(b, t), certainty.view(b, t)
@@ -202,33 +260,8 @@ class _FusedTokenStats(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
         logits, token_ids, mask, lse, entropy = ctx.saved_tensors
-        b, t, v = logits.shape
-        n = b * t
-        interpret = not logits.is_cuda
-        _, backward_kernel = _kernels(interpret)
-
-        def flat(g):
-            if g is None:
-                return torch.zeros(n, dtype=torch.float32, device=logits.device)
-            return g.reshape(n).to(torch.float32).contiguous()
-
-        grad = torch.empty(b, t, v, dtype=logits.dtype, device=logits.device)
-        backward_kernel[(n,)](
-            logits,
-            grad,
-            token_ids,
-            mask,
-            lse,
-            entropy,
-            flat(g_logprob),
-            flat(g_entropy),
-            flat(g_certainty),
-            t,
-            v,
-            logits.stride(0),
-            logits.stride(1),
-            1.0 / ctx.temperature,
-            BLOCK_V=_block_v(v, interpret),
+        grad = stats_backward(
+            logits, token_ids, mask, lse, entropy, (g_logprob, g_entropy, g_certainty), ctx.temperature
         )
         return grad, None, None, None
 

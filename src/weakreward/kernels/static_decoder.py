@@ -68,6 +68,8 @@ def unsupported_reason(model: torch.nn.Module) -> str | None:
     for module in base.modules():
         if _is_lora(module) and any(getattr(module, "use_dora", {}).values()):
             return "DoRA adapters are not supported"
+    if any(not p.is_floating_point() for p in base.parameters()):
+        return "quantized (non-floating-point) weights are not supported"
     return None
 
 

@@ -333,6 +333,8 @@ def _greedy(model: Any, tokenizer: Any, texts: Sequence[str], max_new_tokens: in
     import torch
 
     device = next(model.parameters()).device
+    if tokenizer.pad_token_id is None:  # base-model tokenizers often have none; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:

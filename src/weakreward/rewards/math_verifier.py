@@ -146,12 +146,17 @@ class _Pool:
 
     # -- work -----------------------------------------------------------------------------------
     def run(self, jobs: Sequence[_Job], options: dict[str, Any], chunk_size: int) -> list[_Result]:
-        results: list[_Result | None] = [None] * len(jobs)
-        chunks = _make_chunks(jobs, self.size, chunk_size)
+        """One result per job; identical jobs (a group's repeated short answers) run once."""
+        unique: dict[_Job, int] = {}
+        slot = [unique.setdefault(job, len(unique)) for job in jobs]
+        distinct = list(unique)
+        results: list[_Result | None] = [None] * len(distinct)
+        chunks = _make_chunks(distinct, self.size, chunk_size)
         with self.lock:
             self._fill(min(self.size, len(chunks)))
             self._run_chunks(deque(chunks), results, options)
-        return [r if r is not None else ("error: not run", None) for r in results]
+        done = [r if r is not None else ("error: not run", None) for r in results]
+        return [done[k] for k in slot]
 
     def _run_chunks(
         self, queue: deque[_Chunk], results: list[Any], options: dict[str, Any] | None, until_ready: bool = False

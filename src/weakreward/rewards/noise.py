@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollouts import Rollouts, prompt_key
@@ -29,9 +29,13 @@ def _uniforms(seed: int, stream: str, keys: Sequence[str]) -> np.ndarray:
     """
     out = np.empty(len(keys), dtype=np.float64)
     prefix = f"{seed}:{stream}:".encode()
+    seen: dict[str, float] = {}  # a GRPO group repeats its prompt key: hash each key once
     for i, key in enumerate(keys):
-        digest = hashlib.blake2b(prefix + key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        out[i] = ((int.from_bytes(digest, "big") >> 11) + 0.5) / _TWO_POW_53
+        value = seen.get(key)
+        if value is None:
+            digest = hashlib.blake2b(prefix + key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            value = seen[key] = ((int.from_bytes(digest, "big") >> 11) + 0.5) / _TWO_POW_53
+        out[i] = value
     return out
 
 
@@ -53,7 +57,7 @@ def _validation_message(owner: str, error: ValidationError) -> str:
 
 
 class _NoiseConfig(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     flip: float | None = Field(None, ge=0.0, le=1.0, description="Symmetric flip rate of a binary reward.")
     false_positive: float | None = Field(None, ge=0.0, le=1.0, description="ρ0: P(noisy = 1 | clean = 0).")
@@ -61,6 +65,13 @@ class _NoiseConfig(BaseModel):
     gaussian: float | None = Field(None, ge=0.0, allow_inf_nan=False, description="σ of additive N(0, σ²) noise.")
     level: Literal["sample", "prompt"] = Field("sample", description="Fresh noise per completion, or fixed per prompt.")
     seed: int = Field(0, description="Seed of the hash-based generator.")
+
+    @field_validator("flip", "false_positive", "false_negative", "gaussian", "seed", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"must be a number, not a bool ({value!r})")
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> _NoiseConfig:
@@ -259,6 +270,13 @@ class _CorrectionConfig(BaseModel):
 
     false_positive: float = Field(..., ge=0.0, le=1.0, description="ρ0: P(noisy = 1 | clean = 0).")
     false_negative: float = Field(..., ge=0.0, le=1.0, description="ρ1: P(noisy = 0 | clean = 1).")
+
+    @field_validator("false_positive", "false_negative", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"must be a number, not a bool ({value!r})")
+        return value
 
     @model_validator(mode="after")
     def _invertible(self) -> _CorrectionConfig:
