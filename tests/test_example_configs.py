@@ -118,3 +118,26 @@ def test_a_bad_field_is_reported_by_name(tmp_path: Path, capsys: pytest.CaptureF
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     assert main(["train", str(path)]) == 2
     assert "grpo.group_size" in capsys.readouterr().err
+
+
+def test_the_documented_sweeps_write_valid_configs(tmp_path: Path) -> None:
+    """The bash loops of docs/paper.md ("Sweeps"), with `weakreward` recording its arguments instead of training."""
+    import subprocess
+
+    docs = (ROOT / "docs" / "paper.md").read_text(encoding="utf-8")
+    script = re.search(r"## Sweeps.*?```bash\n(.*?)^```", docs, re.S | re.M).group(1)
+    shutil.copytree(ROOT / "examples" / "configs", tmp_path / "examples" / "configs")
+    calls = tmp_path / "calls.txt"
+    prelude = f'weakreward() {{ echo "$@" >> {calls}; }}\n'
+    subprocess.run(["bash", "-euc", prelude + script], cwd=tmp_path, check=True)
+    written = [line.split()[1] for line in calls.read_text().splitlines()]
+    assert len(written) == 8 + 5 and all(line.split()[0] == "train" for line in calls.read_text().splitlines())
+    seen = set()
+    for rel in written:
+        recipe = TrainRecipe.from_yaml(tmp_path / rel)
+        assert RELEASED.match(recipe.train_data.path), recipe.train_data.path
+        seen.add((Path(recipe.train_data.path).name, recipe.grpo.run_dir))
+    names = {name for name, _ in seen}
+    assert {f"sky_math_{n}.parquet" for n in (8, 16, 32, 64, 128, 512, 1024, 2048)} <= names
+    assert {f"sky_math_2048_gamma{g}.parquet" for g in ("0.10", "0.30", "0.50", "0.70", "0.90")} <= names
+    assert len({run_dir for _, run_dir in seen}) == 13  # every run writes to its own folder

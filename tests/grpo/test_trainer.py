@@ -287,3 +287,12 @@ def test_cli_train_runs_a_yaml_recipe(tmp_path, tok, capsys):
     (tmp_path / "bad.yaml").write_text(f"model: {model_dir}\nreward: {{type: ExactMatch}}\ntrain_data: {{path: train.jsonl}}\ngrpo: {{lr: -1}}\n")
     assert main(["train", str(tmp_path / "bad.yaml")]) == 2
     assert "grpo.lr" in capsys.readouterr().err
+
+
+def test_lora_layers_adapts_only_the_top_layers(tmp_path, tok):
+    cfg = _config(tmp_path, steps=1, lora={"r": 2, "layers": 1}, beta=0.0)
+    trainer = GRPOTrainer(tiny_llama(tok, num_layers=3), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    adapted = {n.split(".layers.")[1].split(".")[0] for n, _ in trainer.trainable}
+    assert adapted == {"2"}
+    with pytest.raises(ValidationError, match="layers"):
+        GRPOConfig(lora={"layers": 0})

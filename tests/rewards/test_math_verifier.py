@@ -142,6 +142,8 @@ def test_reasons_and_nan_for_missing_reference(verifier: MathVerifier) -> None:
 def test_extract_uses_the_last_box(verifier: MathVerifier) -> None:
     assert verifier.extract(r"first \boxed{1}, finally \boxed{\frac{2}{3}}") == r"\frac{2}{3}"
     assert verifier.extract("nothing") is None
+    assert verifier.extract("so 1,250 + 2 = 1,252 in total") is None
+    assert verifier.extract(r"The answer is 7. \boxed{8") == "7"
 
 
 def test_long_completion_is_cut_to_its_tail() -> None:
@@ -200,6 +202,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_completion_returns_within_timeout(hostile_verifier: MathVerifier, name: str) -> None:
+    # The guarantee is for a verifier whose workers are up: a replacement for a worker killed by an
+    # earlier timeout may still be starting (start-up is a one-off cost, not an item's).
+    hostile_verifier.start()
     start = time.perf_counter()
     result = hostile_verifier.score([HOSTILE[name]], references=["1"])
     elapsed = time.perf_counter() - start
@@ -208,6 +213,7 @@ def test_hostile_completion_returns_within_timeout(hostile_verifier: MathVerifie
     assert result.details["reason"][0] in {"match", "mismatch", "no answer", "timeout"} or result.details["reason"][
         0
     ].startswith("error: ")
+    hostile_verifier.start()
     start = time.perf_counter()
     verdict = hostile_verifier.compare(["1"], [HOSTILE[name]])[0]
     assert time.perf_counter() - start < hostile_verifier.timeout + 1.0
@@ -319,3 +325,23 @@ def test_scores_a_rollouts_batch_with_groups(verifier: MathVerifier) -> None:
         references=["4", "4", r"\sqrt{8}", r"2\sqrt2"],
     )
     assert verifier(rollouts).scores.tolist() == [1.0, 0.0, 1.0, 1.0]
+
+
+def test_an_interrupted_call_leaves_the_verifier_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
+    with MathVerifier(workers=1).start() as v:
+        real_wait = mv_module.wait
+        calls = {"n": 0}
+
+        def interrupted_once(conns, timeout=None):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise KeyboardInterrupt
+            return real_wait(conns, timeout)
+
+        monkeypatch.setattr(mv_module, "wait", interrupted_once)
+        with pytest.raises(KeyboardInterrupt):
+            v.score([r"\boxed{1}", r"\boxed{2}"], references=["1", "1"])
+        monkeypatch.setattr(mv_module, "wait", real_wait)
+        # The interrupted call's results ("match", "mismatch") must not leak into this one.
+        result = v.score([r"\boxed{3}", r"\boxed{4}"], references=["4", "4"])
+        assert result.details["reason"] == ["mismatch", "match"]

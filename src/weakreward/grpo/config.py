@@ -24,6 +24,20 @@ class LoRAConfig(BaseModel):
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
         description='Module names (or peft\'s "all-linear") that get adapters.',
     )
+    layers: int | list[int] | None = Field(
+        None,
+        description="Adapt only these layer indices, or the last N layers when an int; None = every layer. "
+        "Adapting only the top layers stops the backward pass early (about half the cost of a step on the CPU).",
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, v: int | list[int] | None) -> int | list[int] | None:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"layers must be a positive count of top layers or a list of layer indices, got {v}")
+        if isinstance(v, list) and (not v or min(v) < 0):
+            raise ValueError(f"layers must list non-negative layer indices, got {v}")
+        return v
 
 
 class GRPOConfig(BaseModel):

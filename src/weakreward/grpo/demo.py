@@ -18,7 +18,7 @@ from typing import Any
 from weakreward.grpo.callbacks import Callback
 from weakreward.grpo.config import GRPOConfig, LoRAConfig
 
-SYSTEM_PROMPT = "You are a calculator. Reply with the equation and its result in \\boxed{}."
+SYSTEM_PROMPT = "Be brief."
 FEW_SHOT = (
     {"role": "user", "content": "What is 2 + 3?"},
     {"role": "assistant", "content": "2 + 3 = \\boxed{5}"},
@@ -53,18 +53,19 @@ def demo_config(**overrides: Any) -> GRPOConfig:
 
     Examples:
         >>> demo_config().lora.r, demo_config(steps=5).steps
-        (8, 5)
+        (16, 5)
     """
     base: dict[str, Any] = {
-        "steps": 30,
+        "steps": 24,
         "prompts_per_step": 4,
-        "group_size": 8,
-        "max_new_tokens": 24,
-        "lr": 5e-4,
+        "group_size": 6,
+        "max_new_tokens": 16,
+        "lr": 1e-3,
         "beta": 0.0,
         "temperature": 1.0,
-        "lora": LoRAConfig(r=8, alpha=16.0),
-        "save_every": 10,
+        # Adapters on the top 10 of 30 layers only: the backward pass stops there (half the step cost).
+        "lora": LoRAConfig(r=16, alpha=32.0, layers=10),
+        "save_every": 8,
         "run_dir": "runs/demo",
         "device": "cpu",
     }

@@ -224,11 +224,16 @@ class GRPOTrainer:
             return model
         lora = self.config.lora
         assert lora is not None
+        layers = lora.layers
+        if isinstance(layers, int):
+            n_layers = int(model.config.num_hidden_layers)
+            layers = list(range(max(0, n_layers - layers), n_layers))
         peft_config = LoraConfig(
             r=lora.r,
             lora_alpha=lora.alpha,
             lora_dropout=lora.dropout,
             target_modules=lora.target_modules,
+            layers_to_transform=layers,
             task_type="CAUSAL_LM",
         )
         return get_peft_model(model, peft_config)

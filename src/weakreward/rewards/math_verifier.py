@@ -20,7 +20,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -137,7 +137,8 @@ class _Pool:
 
     def _drop(self, worker: _Worker) -> None:
         worker.kill()
-        self.workers.remove(worker)
+        if worker in self.workers:
+            self.workers.remove(worker)
 
     def start(self) -> None:
         with self.lock:
@@ -164,19 +165,42 @@ class _Pool:
         """Feed ``queue`` to the workers until every item has a result (``until_ready``: until every
         worker has started)."""
         busy: dict[_Worker, list[Any]] = {}  # worker -> [chunk, position of the running item, its deadline]
-        wanted = len(self.workers)
+        try:
+            self._loop(queue, results, options, until_ready, busy)
+        except BaseException:
+            # Interrupted (Ctrl-C, a worker that cannot start): a busy worker would send its remaining
+            # results to the next call, so it goes.
+            for w in list(busy):
+                self._drop(w)
+            raise
+
+    def _loop(
+        self,
+        queue: deque[_Chunk],
+        results: list[Any],
+        options: dict[str, Any] | None,
+        until_ready: bool,
+        busy: dict[_Worker, list[Any]],
+    ) -> None:
+        wanted = max(1, len(self.workers))
         while queue or busy or (until_ready and any(not w.ready for w in self.workers)):
+            if len(self.workers) < wanted:
+                self._fill(wanted)
             for w in self.workers:
                 if queue and w.ready and w not in busy:
                     chunk = queue.popleft()
+                    # Busy before the send: a send cut short leaves a half-written message, and the
+                    # cleanup in `_run_chunks` then drops this worker.
+                    busy[w] = [chunk, 0, math.inf]
                     try:
                         w.outbox.send(("job", chunk.golds, chunk.items, options))
                     except OSError:
+                        del busy[w]
                         queue.appendleft(chunk)
                         self._drop(w)
                         self._fill(wanted)
                         break
-                    busy[w] = [chunk, 0, time.monotonic() + self.timeout]
+                    busy[w][2] = time.monotonic() + self.timeout
             now = time.monotonic()
             deadlines = [state[2] for state in busy.values()]
             deadlines += [w.started + _STARTUP_TIMEOUT for w in self.workers if not w.ready]
@@ -308,7 +332,8 @@ class MathVerifier(Verifier):
     memory_limit_mb: int = 4096
     chunk_size: int = 64
     name: str = "math_verify"
-    _pool: _Pool = field(init=False, repr=False, compare=False)
+    # The worker pool is a plain attribute (``_pool``), not a field: `dataclasses.replace` and
+    # `dataclasses.asdict` see only the configuration, and pickling leaves it out (`__getstate__`).
 
     def __post_init__(self) -> None:
         for fname in ("workers", "max_chars", "chunk_size"):
@@ -366,11 +391,18 @@ class MathVerifier(Verifier):
         return text if len(text) <= self.max_chars else text[-self.max_chars :]
 
     def extract(self, completion: str) -> str | None:
-        """The final answer by `weakreward.rewards.extraction.extract_answer` (last ``\\boxed{}``, else
-        "the answer is ..."), in this process, without math-verify; ``None`` when there is none.
+        """The final answer, found in this process without math-verify: the last ``\\boxed{}``, else
+        "the answer is ..." (`weakreward.rewards.extraction.extract_answer`); ``None`` when there is
+        none. Like `compute`, it reads only the last ``max_chars`` characters.
 
-        `compute` lets math-verify extract instead (it also finds unboxed answers); this is the cheap
-        extraction for labelling and voting, paired with `compare`.
+        `compute` lets math-verify extract instead (it also finds unmarked answers); this stricter
+        extraction is for labelling and voting, paired with `compare`, so a majority vote counts only
+        answers the completion marks as final.
+
+        Example:
+            >>> v = MathVerifier()
+            >>> v.extract(r"first \\boxed{1}, then \\boxed{\\frac{2}{3}}"), v.extract("2 + 3 = 5")
+            ('\\\\frac{2}{3}', None)
         """
         return extract_answer(self._tail(completion))
 

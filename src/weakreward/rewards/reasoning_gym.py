@@ -17,7 +17,7 @@ import importlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -116,7 +116,7 @@ class ReasoningGymVerifier(Verifier):
     task_name: str | None = None
     metadata_column: str | None = "extra_info"
     name: str = "reasoning_gym"
-    _scorers: dict[str, Callable[..., Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    # Scorers are cached in the plain attribute ``_scorers`` (not a field; not pickled).
 
     def __post_init__(self) -> None:
         if self.task_name is not None and (not isinstance(self.task_name, str) or not self.task_name):
@@ -131,6 +131,7 @@ class ReasoningGymVerifier(Verifier):
                 "from metadata['source_dataset']"
             )
         _reasoning_gym()
+        object.__setattr__(self, "_scorers", {})
         if self.task_name is not None:
             self._scorer(self.task_name)
 
@@ -142,12 +143,13 @@ class ReasoningGymVerifier(Verifier):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_scorers"] = {}
+        state.pop("_scorers", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
             object.__setattr__(self, key, value)
+        object.__setattr__(self, "_scorers", {})
 
     def _scorer(self, task: str) -> Callable[..., Any]:
         scorer = self._scorers.get(task)
