@@ -12,14 +12,10 @@ verifier = MathVerifier()
 reward = NoisyReward(verifier, flip=0.2, seed=0)  # 20% of rewards flipped, fresh noise per sample
 
 config = GRPOConfig(
-    steps=30,
-    prompts_per_step=4,
-    group_size=8,
-    max_new_tokens=24,
-    lr=5e-4,  # LoRA wants a far larger lr than full fine-tuning's 1e-6
+    steps=24, prompts_per_step=4, group_size=6, max_new_tokens=16, eval_every=8,
+    lr=1e-3,  # LoRA wants a far larger lr than full fine-tuning's 1e-6
     beta=0.0,  # no KL term: no reference forward
-    lora={"r": 8, "alpha": 16},
-    eval_every=10,
+    lora={"r": 16, "alpha": 32, "layers": 10},  # adapters on the top 10 layers only: a cheaper backward
     run_dir="runs/noisy_grpo",
     resume="latest",  # rerun after a crash and it continues
 )
@@ -40,6 +36,5 @@ trainer = GRPOTrainer(
     eval_reward=verifier,  # evaluate with the truth, not the noisy reward
     monitors={"true": verifier},  # logged as monitor/true/mean, never trained on
 )
-history = trainer.train()
-for row in history[-3:]:
-    print(row["step"], row["reward/mean"], row["monitor/true/mean"])
+for row in trainer.train()[-3:]:
+    print(row["step"], row["reward/mean"], row["monitor/true/mean"], row.get("eval/avg@4"))

@@ -67,6 +67,12 @@ def test_paper_config_uses_the_papers_hyperparameters(path: Path) -> None:
     assert (g.group_size, g.prompts_per_step, g.lr, g.beta, g.kl_estimator) == (8, 64, 1e-6, 0.001, "k3")
     assert (g.clip_eps, g.eps_high, g.temperature, g.steps, g.updates_per_batch) == (0.2, 0.2, 1.0, 496, 1)
     assert g.lr_schedule == "constant" and g.lora is None and g.advantage_norm == "group"
+    # and the library's own preset agrees, so docs/paper.md can point at either
+    from weakreward.grpo.config import paper_config
+
+    preset = paper_config()
+    for field in ("group_size", "prompts_per_step", "max_new_tokens", "lr", "beta", "kl_estimator", "clip_eps", "temperature", "grad_clip", "loss_agg"):
+        assert getattr(g, field) == getattr(preset, field), f"{path.name}: grpo.{field} differs from paper_config()"
 
 
 @pytest.mark.parametrize("path", PAPER, ids=lambda p: p.name)

@@ -120,3 +120,19 @@ def test_random_integer_claims_are_judged_exactly(a, b, op, offset):
 @given(st.integers(1, 500), st.integers(1, 500))
 def test_fractions_match_python_fractions(p, q):
     assert evaluate_arithmetic(f"{p}/{q} + 1/2") == Fraction(p, q) + Fraction(1, 2)
+
+
+@pytest.mark.parametrize(
+    "text, score",
+    [
+        ("6 * 7 = 42. \\boxed{42}", 1.0),
+        ("6 * 7 = 42 \\boxed{42}", 1.0),
+        ("6 * 7 = \\boxed{42}", 1.0),
+        ("6 * 7 = \\boxed{41}", 0.0),
+        ("6 * 7 = 41. So \\boxed{41}", 0.0),
+    ],
+)
+def test_a_boxed_answer_after_the_last_step_is_not_glued_to_it(text, score):
+    check = check_arithmetic(text)
+    assert len(check.claims) == 1
+    assert check.score == score

@@ -145,7 +145,8 @@ class GRPOConfig(BaseModel):
     keep_checkpoints: int = Field(2, gt=0, description="How many recent checkpoints to keep.")
     resume: str | None = Field(
         None, description='"latest" continues from the newest checkpoint in run_dir (starts fresh if none); '
-        "a path resumes from that checkpoint folder; None starts fresh."
+        "a path resumes from that checkpoint folder; None starts fresh, replacing metrics.jsonl and "
+        "checkpoints/ of an earlier run in run_dir."
     )
     progress: bool = Field(True, description="Show a tqdm progress bar on stderr.")
 

@@ -19,6 +19,8 @@ from weakreward.grpo.callbacks import Callback
 from weakreward.grpo.config import GRPOConfig, LoRAConfig
 
 SYSTEM_PROMPT = "Be brief."
+# Operands 1..10: SmolLM2-135M gets about a third of these right at temperature 1, leaving room to learn.
+DEMO_MAX_OPERAND = 10
 FEW_SHOT = (
     {"role": "user", "content": "What is 2 + 3?"},
     {"role": "assistant", "content": "2 + 3 = \\boxed{5}"},
@@ -60,7 +62,7 @@ def demo_config(**overrides: Any) -> GRPOConfig:
         "prompts_per_step": 4,
         "group_size": 6,
         "max_new_tokens": 16,
-        "lr": 1e-3,
+        "lr": 5e-4,
         "beta": 0.0,
         "temperature": 1.0,
         # Adapters on the top 10 of 30 layers only: the backward pass stops there (half the step cost).
@@ -169,7 +171,7 @@ def run_demo(run_dir: str = "runs/demo", *, steps: int | None = None, seed: int 
     trainer = GRPOTrainer(
         "smollm2-gguf",
         reward,
-        arithmetic_problems(256, seed=seed),
+        arithmetic_problems(256, seed=seed, high=DEMO_MAX_OPERAND),
         config=config,
         monitors={"true": verifier},  # one worker pool for both
         callbacks=[StepTable()],

@@ -23,6 +23,7 @@ import math
 import os
 import random
 import resource
+import shutil
 import sys
 import time
 from collections.abc import Hashable, Iterable, Mapping, Sequence
@@ -576,6 +577,9 @@ class GRPOTrainer:
         cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed_at = self._maybe_resume()
+        if resumed_at is None and self.checkpoint_dir.exists():
+            # A fresh run replaces the folder's previous run: stale checkpoints must not be resumed later.
+            shutil.rmtree(self.checkpoint_dir)
         self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl", resume_step=resumed_at if resumed_at is not None else None)
         if resumed_at is not None:
             self.history = [r for r in read_metrics(self._metrics.path)]

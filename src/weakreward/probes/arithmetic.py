@@ -216,7 +216,11 @@ def normalize_math_text(text: str) -> str:
     s = re.sub(r"\\(?:times|cdot|ast)(?![A-Za-z])", "*", s)
     s = re.sub(r"\\div(?![A-Za-z])", "/", s)
     s = re.sub(r"\\approx(?![A-Za-z])", "≈", s)
-    s = re.sub(r"\\(?:boxed|fbox)(?![A-Za-z])", " ", s)
+    # A boxed answer right after "=" continues the chain ("6 * 7 = \\boxed{42}"); elsewhere it starts
+    # a new statement ("6 * 7 = 42. \\boxed{42}" holds one claim, not "42 (42)").
+    s = re.sub(r"([=≈]\s*)\\(?:boxed|fbox)(?![A-Za-z])", r"\1 ", s)
+    s = re.sub(r"\\(?:boxed|fbox)(?![A-Za-z])", " ; ", s)
+    s = re.sub(r"(?<=\d)\.(?=\s|$)", " ; ", s)  # a full stop after a number ends the statement
     for _ in range(4):
         s, count = _FRAC.subn(r"((\1)/(\2))", s)
         if not count:
