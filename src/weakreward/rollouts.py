@@ -52,6 +52,14 @@ class TokenStats:
         self_certainty: ``[B, T]`` KL(U ‖ p) = ``logsumexp(z) − mean(z) − log V`` per token
             (Kang et al. 2025, "Scalable Best-of-N Selection via Self-Certainty"; arXiv 2604.18574 Eq. 1).
         mask: ``[B, T]`` bool, True where a completion token exists.
+
+    Examples:
+        >>> import torch
+        >>> from weakreward import token_stats_from_logits
+        >>> stats = token_stats_from_logits(torch.zeros(2, 3, 8), torch.zeros(2, 3, dtype=torch.long),
+        ...                                 mask=torch.tensor([[1, 1, 1], [1, 0, 0]]).bool())
+        >>> stats.masked_mean("entropy")  # uniform over 8 tokens: log 8 per token
+        tensor([2.0794, 2.0794])
     """
 
     logprobs: torch.Tensor

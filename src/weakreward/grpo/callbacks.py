@@ -10,6 +10,19 @@ class Callback:
 
     ``metrics`` is the flat dict written to ``metrics.jsonl`` for that step (``step``, ``reward/mean``,
     ``monitor/<name>/mean``, ``eval/...``).
+
+    Examples:
+        Keep the training-reward curve in memory (pass it as ``GRPOTrainer(..., callbacks=[curve])``):
+
+        >>> class RewardCurve(Callback):
+        ...     def __init__(self):
+        ...         self.points = []
+        ...     def on_step_end(self, trainer, step, metrics):
+        ...         self.points.append((step, metrics["reward/mean"]))
+        >>> curve = RewardCurve()
+        >>> curve.on_step_end(None, 1, {"step": 1, "reward/mean": 0.25})
+        >>> curve.points
+        [(1, 0.25)]
     """
 
     def on_train_begin(self, trainer: Any) -> None:

@@ -30,7 +30,24 @@ class Generation:
 
 @runtime_checkable
 class RolloutEngine(Protocol):
-    """Samples completions from the current policy weights."""
+    """Samples completions from the current policy weights.
+
+    Examples:
+        The CPU engine wraps ``model.generate``; any object with these two methods plugs in:
+
+        >>> import torch
+        >>> from weakreward.grpo.hf_engine import HFEngine
+        >>> from weakreward.models import char_tokenizer, tiny_llama
+        >>> tok = char_tokenizer()
+        >>> engine = HFEngine(tiny_llama(tok), tok)
+        >>> isinstance(engine, RolloutEngine)
+        True
+        >>> batch = tok(["1+1=", "2+2="], return_tensors="pt", padding=True)
+        >>> out = engine.generate(batch["input_ids"], batch["attention_mask"].bool(), max_new_tokens=3,
+        ...                       temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(0))
+        >>> out.completion_ids.shape[0], len(out.completions)
+        (2, 2)
+    """
 
     def generate(
         self,

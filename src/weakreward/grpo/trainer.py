@@ -606,8 +606,8 @@ class GRPOTrainer:
                 ran.append(metrics)
                 for cb in self.callbacks:
                     cb.on_step_end(self, step, metrics)
-                bar.update(1)
                 bar.set_postfix(self._postfix(metrics), refresh=False)
+                bar.update(1)
         finally:
             bar.close()
         if self.step >= cfg.steps and ran:

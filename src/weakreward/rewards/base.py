@@ -83,6 +83,19 @@ class Reward(abc.ABC):
     Rewards compose: ``a + b``, ``0.5 * a``, ``a - b``, `Gate`, `Clip`. Rewards are small picklable
     objects; any randomness comes from a seed the reward owns (`state_dict` holds its counters so a
     resumed run continues the same noise stream).
+
+    Examples:
+        A reward that pays short completions, composed with a verifier:
+
+        >>> import numpy as np
+        >>> from weakreward import ExactMatch, Reward, RewardResult
+        >>> class Brevity(Reward):
+        ...     name = "brevity"
+        ...     def compute(self, rollouts):
+        ...         return RewardResult(np.array([float(len(c) <= 12) for c in rollouts.completions]))
+        >>> reward = ExactMatch() + 0.5 * Brevity()
+        >>> reward.score(["\\\\boxed{4}", "it is \\\\boxed{4} indeed"], references=["4", "4"]).scores.tolist()
+        [1.5, 1.0]
     """
 
     needs: frozenset[str] = frozenset()
@@ -213,7 +226,13 @@ class Reward(abc.ABC):
 
 
 class Verdict(NamedTuple):
-    """One verification outcome: ``match`` and why (``"match"``, ``"mismatch"``, ``"timeout"``, ``"error: ..."``)."""
+    """One verification outcome: ``match`` and why (``"match"``, ``"mismatch"``, ``"timeout"``, ``"error: ..."``).
+
+    Examples:
+        >>> from weakreward import ExactMatch
+        >>> ExactMatch().compare(["4"], ["4"])
+        [Verdict(match=True, reason='match')]
+    """
 
     match: bool
     reason: str
@@ -229,6 +248,23 @@ class Verifier(Reward):
 
     Scores: 1 match; 0 mismatch, no answer found, timeout or parse error; NaN when the reference is None.
     ``details``: ``answer`` (extracted), ``reason``.
+
+    Examples:
+        A verifier that compares integers:
+
+        >>> import re
+        >>> from weakreward import Verdict, Verifier
+        >>> class IntMatch(Verifier):
+        ...     name = "int"
+        ...     def extract(self, completion):
+        ...         found = re.findall(r"-?\\d+", completion)
+        ...         return found[-1] if found else None
+        ...     def compare(self, golds, answers):
+        ...         return [Verdict(int(g) == int(a), "match" if int(g) == int(a) else "mismatch")
+        ...                 for g, a in zip(golds, answers)]
+        >>> result = IntMatch().score(["it is 7", "maybe 8", "no idea"], references=["7", "7", None])
+        >>> result.scores.tolist(), result.details["reason"]
+        ([1.0, 0.0, nan], ['match', 'mismatch', 'no reference'])
     """
 
     needs = frozenset({"references"})
