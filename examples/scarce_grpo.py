@@ -54,8 +54,7 @@ def main() -> None:
     tracker = SaturationTracker(metric=f"eval/avg@{config.eval_samples}", tail=max(1, config.steps // 10))
     try:
         trainer = GRPOTrainer(model, verifier, train, tokenizer=tokenizer, config=config,
-                              eval_problems=held_out, callbacks=[tracker])
-        tracker.update(0, trainer.evaluate())      # M(0): held-out accuracy before any training
+                              eval_problems=held_out, callbacks=[tracker])  # evaluates at step 0 too: M(0)
         history = trainer.train()
     finally:
         verifier.close()

@@ -284,6 +284,6 @@ def test_quickstart_python_run_trains_with_a_tiny_model(tmp_path: Path, monkeypa
         exec(compile(code, "quickstart.md[train]", "exec"), namespace)  # noqa: S102 - our own docs
     namespace["verifier"].close()
     rows = [json.loads(line) for line in (tmp_path / "runs" / "noisy_arithmetic" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1]
-    assert {"reward/mean", "reward/flipped", "monitor/true/mean", "eval/avg@4"} <= set(rows[0])
+    assert [r["step"] for r in rows] == [0, 1]  # 0: the evaluation before training
+    assert {"reward/mean", "reward/flipped", "monitor/true/mean", "eval/avg@4"} <= set(rows[1])
     assert len(stdout.getvalue().split()) == 2  # the two numbers it prints

@@ -111,8 +111,8 @@ def test_a_config_trains_end_to_end_through_the_cli(tmp_path: Path) -> None:
     import json
 
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1]
-    assert {"reward/mean", "monitor/true/mean", "eval/avg@4"} <= set(rows[0])
+    assert [r["step"] for r in rows] == [0, 1]  # 0: the evaluation before training
+    assert {"reward/mean", "monitor/true/mean", "eval/avg@4"} <= set(rows[1])
 
 
 def test_a_bad_field_is_reported_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

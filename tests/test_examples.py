@@ -145,7 +145,7 @@ def test_scarce_grpo_trains_on_eight_problems_and_reports_saturation(launched) -
     _, tmp = launched
     assert "on 8 distinct problems (64 rows)" in out
     rows = _metrics(tmp / "scarce")
-    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in rows] == [0, 1, 2]  # 0: the evaluation before training, M(0)
     assert all("eval/avg@2" in r for r in rows)
     report = out.split("saturation report:", 1)[1]
     for key in ("t_sat", "M(0)", "delta_sat", "delta*_post"):
@@ -176,5 +176,6 @@ def test_noisy_grpo_runs_in_smoke_mode(launched) -> None:
     out = _ok(launched, "noisy_grpo.py")
     runs, _ = launched
     rows = _metrics(runs["noisy_grpo.py"].cwd / "runs" / "noisy_grpo")
-    assert rows and all("monitor/true/mean" in r and "reward/mean" in r for r in rows)
+    assert rows[0]["step"] == 0 and "eval/avg@4" in rows[0]  # the evaluation before training
+    assert rows[1:] and all("monitor/true/mean" in r and "reward/mean" in r for r in rows[1:])
     assert out.strip()

@@ -123,12 +123,12 @@ def test_tiny_training_run_then_report(tmp_path, capsys):
                           eval_problems=problems, callbacks=[tracker])
     trainer.train()
     assert sorted(tracker.rewards) == [1, 2, 3]
-    assert sorted(tracker.heldout) == [2, 3] and tracker.metric.startswith("eval/")
+    assert sorted(tracker.heldout) == [0, 2, 3] and tracker.metric.startswith("eval/")
     assert cli_main(["report", str(tmp_path), "--tail", "1"]) == 0
     out = capsys.readouterr().out
     assert "steps T" in out and "3" in out
     assert (tmp_path / "saturation.png").exists()
     report, _ = report_run(tmp_path, tail=1, plot=False)
-    assert report.num_steps == 3 and report.heldout_steps == [2, 3]
+    assert report.num_steps == 3 and report.heldout_steps == [0, 2, 3]
     assert report.t_sat == tracker.report().t_sat
     assert math.isfinite(report.r_max)

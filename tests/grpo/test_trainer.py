@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from weakreward import GRPOConfig, GRPOTrainer, NoisyReward
 from weakreward.grpo.checkpoint import latest_checkpoint, list_checkpoints
-from weakreward.grpo.engine_factory import _ENGINE_MODULES, make_engine
+from weakreward.grpo.engine_factory import _ENGINE_MODULES, _ENGINES, make_engine, resolve_engine_name
 from weakreward.grpo.hf_engine import completion_mask
 from weakreward.grpo.metrics import read_metrics
 from weakreward.models import char_tokenizer, tiny_llama
@@ -76,7 +76,10 @@ def test_three_step_run_writes_documented_metrics(tmp_path, tok):
     )
     trainer.train()
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2, 3]
+    # Step 0 is the evaluation before any update (M(0) of the saturation analysis); steps 1..3 train.
+    assert [r["step"] for r in rows] == [0, 1, 2, 3]
+    assert set(rows[0]) == {"step", "eval/avg@2", "eval/pass@1", "eval/pass@2"}
+    rows = rows[1:]
     for r in rows:
         missing = (DOCUMENTED_KEYS | {"monitor/true/mean"}) - set(r)
         assert not missing, missing
@@ -161,8 +164,20 @@ def test_completion_mask_stops_after_first_eos():
 
 def test_missing_cuda_graph_engine_gives_clear_error(monkeypatch, tok):
     monkeypatch.setitem(_ENGINE_MODULES, "cuda-graph", "weakreward.kernels._no_such_engine_module")
+    monkeypatch.delitem(_ENGINES, "cuda-graph", raising=False)  # registered if another test imported it
     with pytest.raises(ValueError, match='engine=.cuda-graph. needs the module'):
         make_engine("cuda-graph", tiny_llama(tok), tok, None)
+
+
+def test_auto_engine_picks_cuda_graph_only_on_cuda_for_supported_models(tok):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    llama = tiny_llama(tok)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2))
+    assert resolve_engine_name("auto", torch.device("cpu"), llama) == "hf"
+    assert resolve_engine_name("auto", torch.device("cuda"), llama) == "cuda-graph"
+    assert resolve_engine_name("auto", torch.device("cuda"), gpt2) == "hf"
+    assert resolve_engine_name("hf", torch.device("cuda"), llama) == "hf"
 
 
 # -- configuration ------------------------------------------------------------------------------

@@ -131,6 +131,9 @@ class GRPOConfig(BaseModel):
         None, description="LoRA adapters (a mapping of LoRAConfig fields, or true for the defaults); None = full fine-tuning."
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Parameter dtype of the policy.")
+    autocast: bool = Field(
+        True, description="On CUDA with float32 parameters, run the forward passes under bf16 autocast (no effect on the CPU)."
+    )
     device: str = Field("auto", description='"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".')
     seed: int = Field(0, description="Seeds the problem order, sampling and every RNG the trainer owns.")
 

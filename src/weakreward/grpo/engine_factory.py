@@ -8,11 +8,16 @@ when imported (``register_engine("cuda-graph", factory)``); `make_engine` import
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
+import torch
+
 from weakreward.grpo.engine import RolloutEngine
 from weakreward.grpo.hf_engine import HFEngine
+
+logger = logging.getLogger(__name__)
 
 EngineFactory = Callable[[Any, Any, Any], RolloutEngine]
 
@@ -26,9 +31,29 @@ def register_engine(name: str, factory: EngineFactory) -> None:
     _ENGINES[name] = factory
 
 
-def resolve_engine_name(name: str, device: Any) -> str:
-    """The engine ``"auto"`` stands for on ``device`` (today ``"hf"`` everywhere)."""
-    return "hf" if name == "auto" else name
+def resolve_engine_name(name: str, device: Any, model: Any = None) -> str:
+    """The engine ``"auto"`` stands for: ``"cuda-graph"`` on a CUDA device when the model's architecture
+    is supported (the llama family: Llama, SmolLM, Qwen2/2.5, Qwen3), else ``"hf"``.
+
+    An unsupported architecture on CUDA falls back to ``"hf"`` with a logged note naming the reason.
+
+    Examples:
+        >>> resolve_engine_name("auto", "cpu")
+        'hf'
+        >>> resolve_engine_name("hf", "cuda")
+        'hf'
+    """
+    if name != "auto":
+        return name
+    if device is None or torch.device(device).type != "cuda" or model is None:
+        return "hf"
+    from weakreward.kernels.static_decoder import unsupported_reason
+
+    reason = unsupported_reason(model)
+    if reason is not None:
+        logger.info("rollout engine: HF generate (the CUDA-graph engine does not support this model: %s)", reason)
+        return "hf"
+    return "cuda-graph"
 
 
 def make_engine(name: str, model: Any, tokenizer: Any, config: Any, device: Any = None) -> RolloutEngine:
@@ -44,7 +69,7 @@ def make_engine(name: str, model: Any, tokenizer: Any, config: Any, device: Any 
         >>> type(make_engine("auto", tiny_llama(tok), tok, None)).__name__
         'HFEngine'
     """
-    name = resolve_engine_name(name, device)
+    name = resolve_engine_name(name, device, model)
     if name not in _ENGINES and name in _ENGINE_MODULES:
         module = _ENGINE_MODULES[name]
         try:

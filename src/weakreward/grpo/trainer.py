@@ -197,12 +197,15 @@ class GRPOTrainer:
         self.trainable = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
         if not self.trainable:
             raise ValueError("the model has no trainable parameters")
+        on_cuda = self.device.type == "cuda"
+        self._autocast = on_cuda and cfg.dtype == "float32" and cfg.autocast
         self.optimizer = torch.optim.AdamW(
             [p for _, p in self.trainable],
             lr=cfg.lr,
             betas=cfg.adam_betas,
             eps=cfg.adam_eps,
             weight_decay=cfg.weight_decay,
+            fused=on_cuda or None,  # one kernel for all parameters on CUDA; the default loop elsewhere
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.engine = engine if engine is not None else make_engine(cfg.engine, self.model, tokenizer, cfg, self.device)
@@ -305,7 +308,10 @@ class GRPOTrainer:
         # Positions as generate() assigned them to the left-padded prompts.
         positions = (attn.long().cumsum(-1) - 1).clamp(min=0)
         t = c_ids.shape[1]
-        out = model(input_ids=ids, attention_mask=attn.long(), position_ids=positions, use_cache=False, logits_to_keep=t + 1)
+        # On CUDA the forward runs under bf16 autocast over float32 master weights (updates of lr 1e-6
+        # would vanish in bf16 parameters); on the CPU autocast is off.
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
+            out = model(input_ids=ids, attention_mask=attn.long(), position_ids=positions, use_cache=False, logits_to_keep=t + 1)
         logits = out.logits[:, -(t + 1) : -1]  # [b, T, V]: logits[:, i] predicts c_ids[:, i]
         return token_stats_from_logits(logits, c_ids, c_mask, temperature)
 
@@ -582,10 +588,17 @@ class GRPOTrainer:
             shutil.rmtree(self.checkpoint_dir)
         self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl", resume_step=resumed_at if resumed_at is not None else None)
         if resumed_at is not None:
-            self.history = [r for r in read_metrics(self._metrics.path)]
+            self.history = [r for r in read_metrics(self._metrics.path) if r["step"] > 0]
         (self.run_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
         for cb in self.callbacks:
             cb.on_train_begin(self)
+        if resumed_at is None and cfg.eval_every and self.eval_problems:
+            # M(0): the held-out metric before any update, the baseline of the saturation analysis
+            # (Δ_sat = M(t_sat) − M(0)). Written as a step-0 line; `history` holds training steps only.
+            eval_out = self.evaluate()
+            self._metrics.write({"step": 0, **eval_out})
+            for cb in self.callbacks:
+                cb.on_evaluate(self, 0, eval_out)
         ran: list[dict[str, Any]] = []
         bar = tqdm(total=cfg.steps, initial=self.step, file=sys.stderr, disable=not cfg.progress, desc="grpo", dynamic_ncols=True)
         try:
