@@ -70,6 +70,7 @@ def demo_config(**overrides: Any) -> GRPOConfig:
         "save_every": 8,
         "run_dir": "runs/demo",
         "device": "cpu",
+        "progress": False,  # the demo prints its own per-step table; a progress bar would interleave with it
     }
     base.update(overrides)
     return GRPOConfig(**base)

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from weakreward.data.problem import Problem
 from weakreward.grpo.callbacks import Callback
 from weakreward.grpo.checkpoint import (
     latest_checkpoint,
@@ -65,29 +66,25 @@ class _Problem:
 def _as_problem(item: Any, index: int) -> _Problem:
     """A training problem from a `weakreward.data.Problem`, a dataclass, a pydantic model or a dict with
     ``prompt`` and ``answer`` (other keys become `Rollouts.extras` columns)."""
-    if isinstance(item, Mapping):
-        fields = dict(item)
-    elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-        fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
-    elif hasattr(item, "model_dump"):
-        fields = item.model_dump()
-    elif hasattr(item, "__dict__"):
-        fields = dict(vars(item))
-    else:
-        raise TypeError(f"train problem {index} is a {type(item).__name__}; pass dicts with 'prompt' and 'answer'")
-    if "prompt" not in fields:
-        raise ValueError(f"train problem {index} has no 'prompt' (keys: {sorted(fields)})")
-    prompt = fields.pop("prompt")
-    if not isinstance(prompt, str):
-        prompt = tuple(dict(m) for m in prompt)
-    answer = fields.pop("answer", None)
-    extras: dict[str, Any] = {}
-    for key, value in fields.items():
-        if key in ("extras", "metadata", "meta") and isinstance(value, Mapping):
-            extras.update(value)
+    if not isinstance(item, (Problem, Mapping)):
+        if dataclasses.is_dataclass(item) and not isinstance(item, type):
+            item = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+        elif hasattr(item, "model_dump"):
+            item = item.model_dump()
+        elif hasattr(item, "__dict__"):
+            item = dict(vars(item))
         else:
-            extras[key] = value
-    return _Problem(prompt=prompt, answer=None if answer is None else str(answer), extras=extras)
+            raise TypeError(f"train problem {index} is a {type(item).__name__}; pass dicts with 'prompt' and 'answer'")
+    if isinstance(item, Mapping) and item.get("answer") is not None:
+        item = {**item, "answer": str(item["answer"])}  # a numeric label such as 4 is the reference "4"
+    try:
+        problem = Problem.from_dict(item)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"train problem {index}: {err}") from None
+    extras = dict(problem.meta)
+    if problem.difficulty:
+        extras["difficulty"] = problem.difficulty
+    return _Problem(prompt=problem.prompt, answer=problem.answer, extras=extras)
 
 
 def _resolve_device(name: str) -> torch.device:

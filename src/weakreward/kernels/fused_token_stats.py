@@ -300,20 +300,11 @@ def fused_token_stats(
         >>> ts.logprobs, ts.entropy  # uniform over 4 tokens: log 4 = 1.3863  # doctest: +SKIP
         (tensor([[-1.3863, -1.3863]], device='cuda:0'), tensor([[1.3863, 1.3863]], device='cuda:0'))
     """
-    if logits.dim() != 3:
-        raise ValueError(f"logits must be [B, T, V], got shape {tuple(logits.shape)}")
-    b, t, v = logits.shape
-    if tuple(token_ids.shape) != (b, t):
-        raise ValueError(f"token_ids must be [B, T] = {(b, t)}, got {tuple(token_ids.shape)}")
-    if mask is None:
-        mask = torch.ones(b, t, dtype=torch.bool, device=logits.device)
-    if tuple(mask.shape) != (b, t):
-        raise ValueError(f"mask must be [B, T] = {(b, t)}, got {tuple(mask.shape)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    if logits.dtype == torch.float64:
-        from weakreward.kernels.token_stats import reference_token_stats
+    from weakreward.kernels.token_stats import check_token_stats_args, reference_token_stats
 
+    mask = check_token_stats_args(logits, token_ids, mask, temperature)
+    b, t, v = logits.shape
+    if logits.dtype == torch.float64:
         return reference_token_stats(logits, token_ids, mask, temperature)
     if logits.stride(-1) != 1:
         logits = logits.contiguous()

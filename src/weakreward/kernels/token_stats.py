@@ -83,17 +83,14 @@ class _ChunkedTokenStats(torch.autograd.Function):
         return grad, None, None, None, None
 
 
-def reference_token_stats(
-    logits: torch.Tensor,
-    token_ids: torch.Tensor,
-    mask: torch.Tensor | None = None,
-    temperature: float = 1.0,
-    chunk_rows: int = DEFAULT_CHUNK_ROWS,
-) -> TokenStats:
-    """Plain-torch token statistics; see `token_stats_from_logits` for the arguments."""
+def check_token_stats_args(
+    logits: torch.Tensor, token_ids: torch.Tensor, mask: torch.Tensor | None, temperature: float
+) -> torch.Tensor:
+    """Validate the shared arguments of every token-statistics implementation; returns the ``[B, T]``
+    mask (all True when ``mask`` is None)."""
     if logits.dim() != 3:
         raise ValueError(f"logits must be [B, T, V], got shape {tuple(logits.shape)}")
-    b, t, v = logits.shape
+    b, t, _ = logits.shape
     if tuple(token_ids.shape) != (b, t):
         raise ValueError(f"token_ids must be [B, T] = {(b, t)}, got {tuple(token_ids.shape)}")
     if mask is None:
@@ -102,6 +99,19 @@ def reference_token_stats(
         raise ValueError(f"mask must be [B, T] = {(b, t)}, got {tuple(mask.shape)}")
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    return mask
+
+
+def reference_token_stats(
+    logits: torch.Tensor,
+    token_ids: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> TokenStats:
+    """Plain-torch token statistics; see `token_stats_from_logits` for the arguments."""
+    mask = check_token_stats_args(logits, token_ids, mask, temperature)
+    b, t, v = logits.shape
     ids = token_ids.reshape(-1).long().clamp(0, v - 1)
     lp, ent, sc = _ChunkedTokenStats.apply(
         logits.reshape(b * t, v), ids, mask.reshape(-1).bool(), float(temperature), int(chunk_rows)
