@@ -17,7 +17,7 @@ import pytest
 from weakreward import MajorityVote, SelfCertainty
 from weakreward.adapters.verl import VerlReward
 from weakreward.data.parquet import decode_ground_truth, load_verl_parquet
-from weakreward.rewards.base import Reward, RewardResult, Verdict, Verifier
+from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rewards.exact_match import ExactMatch
 from weakreward.rewards.math_verifier import MathVerifier
 from weakreward.rewards.noise import NoisyReward

@@ -386,7 +386,8 @@ class GRPOTrainer:
         if cfg.beta > 0:
             ref_logprobs = torch.cat([self._reference_logprobs(gen, rows) for rows in batches])
         totals = {"total_tokens": float(mask.sum()), "total_seqs": b, "max_tokens": cfg.max_new_tokens}
-        sums = {"loss": 0.0, "policy_loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "ratio_mean": 0.0}
+        # Running sums stay on the device: one host sync after the loop, not one per micro-batch.
+        sums = {k: torch.zeros((), device=self.device) for k in ("loss", "policy_loss", "kl", "clip_frac", "ratio_mean")}
         grad_norm = 0.0
         for _update in range(cfg.updates_per_batch):
             for k, rows in enumerate(batches):
@@ -406,12 +407,12 @@ class GRPOTrainer:
                     **totals,
                 )
                 out.loss.backward()
-                share = float(mask[rows].sum()) / max(1.0, totals["total_tokens"])
-                sums["loss"] += float(out.loss.detach())
-                sums["policy_loss"] += float(out.policy_loss)
-                sums["kl"] += float(out.kl)
-                sums["clip_frac"] += float(out.clip_frac) * share
-                sums["ratio_mean"] += float(out.ratio_mean) * share
+                share = mask[rows].sum() / max(1.0, totals["total_tokens"])
+                sums["loss"] += out.loss.detach()
+                sums["policy_loss"] += out.policy_loss.detach()
+                sums["kl"] += out.kl.detach()
+                sums["clip_frac"] += out.clip_frac.detach() * share
+                sums["ratio_mean"] += out.ratio_mean.detach() * share
 
             # 6. clip / step ---------------------------------------------------------------------
             params = [p for _, p in self.trainable]
@@ -426,10 +427,10 @@ class GRPOTrainer:
         self.scheduler.step()
         self.engine.sync_weights()
         del live_stats
+        means = {k: float(v) / cfg.updates_per_batch for k, v in sums.items()}  # note: the step's host sync
         train_s = time.perf_counter() - t1
 
         # 7. metrics (logged and checkpointed by `train`) -----------------------------------------
-        u = cfg.updates_per_batch
         lengths = mask.sum(-1).float()
         n_tokens = float(lengths.sum())
         metrics: dict[str, Any] = {"step": step}
@@ -448,11 +449,7 @@ class GRPOTrainer:
                 "advantage/std": float(adv_np.std()),
                 "advantage/abs_mean": float(np.abs(adv_np).mean()),
                 "frac_zero_std_groups": float(np.mean([len(s) < 2 or float(np.ptp(s)) == 0.0 for s in per_group])),
-                "loss": sums["loss"] / u,
-                "policy_loss": sums["policy_loss"] / u,
-                "kl": sums["kl"] / u,
-                "clip_frac": sums["clip_frac"] / u,
-                "ratio_mean": sums["ratio_mean"] / u,
+                **means,
                 "grad_norm": grad_norm,
                 "lr": lr,
                 "entropy": _masked_mean(stats.entropy, stats.mask),

@@ -26,10 +26,49 @@ def _part_names(parts: Sequence[Reward]) -> list[str]:
     return names
 
 
-def _namespaced(name: str, result: RewardResult) -> dict[str, Sequence[Any]]:
-    details: dict[str, Sequence[Any]] = {f"{name}/score": result.scores.tolist()}
+def namespaced(name: str, result: RewardResult, *, with_score: bool = True) -> dict[str, Sequence[Any]]:
+    """``result``'s details under ``"<name>/<key>"`` (and its scores as ``"<name>/score"``)."""
+    details: dict[str, Sequence[Any]] = {f"{name}/score": result.scores.tolist()} if with_score else {}
     details.update({f"{name}/{k}": v for k, v in result.details.items()})
     return details
+
+
+class Wrapper(Reward):
+    """Base of rewards that transform one ``inner`` reward (`NoisyReward`, `NoiseCorrected`): `needs`,
+    `sees_groups` and `check` are the inner reward's, and the state nests the inner state under
+    ``"inner"``."""
+
+    inner: Reward
+
+    def _set_inner(self, owner: str, inner: Any) -> None:
+        if not isinstance(inner, Reward):
+            raise TypeError(f"{owner}.inner must be a weakreward Reward, got {type(inner).__name__}")
+        self.inner = inner
+
+    @property
+    def needs(self) -> frozenset[str]:  # type: ignore[override]
+        return self.inner.needs
+
+    @property
+    def sees_groups(self) -> bool:
+        return self.inner.sees_groups
+
+    def check(self, rollouts: Rollouts) -> None:
+        self.inner.check(rollouts)
+
+    def inner_result(self, rollouts: Rollouts) -> RewardResult:
+        """The inner reward's result, its length checked."""
+        result = self.inner.compute(rollouts)
+        if len(result) != len(rollouts):
+            raise RuntimeError(f"{self.inner.name} returned {len(result)} scores for {len(rollouts)} completions")
+        return result
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"inner": <inner state>}``."""
+        return {"inner": self.inner.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state.get("inner", {}))
 
 
 class _Composite(Reward):
@@ -111,7 +150,7 @@ class WeightedSum(_Composite):
         for name, part, weight in zip(_part_names(self.parts), self.parts, self.weights):
             result = part.compute(rollouts)
             total = total + weight * result.scores
-            details.update(_namespaced(name, result))
+            details.update(namespaced(name, result))
         return RewardResult(total, details)
 
 
@@ -149,8 +188,8 @@ class Gate(_Composite):
         scores = np.where(open_, inner.scores, self.otherwise)
         details: dict[str, Sequence[Any]] = {"open": open_.tolist()}
         names = _part_names(self.parts)
-        details.update(_namespaced(names[0], cond))
-        details.update(_namespaced(names[1], inner))
+        details.update(namespaced(names[0], cond))
+        details.update(namespaced(names[1], inner))
         return RewardResult(scores, details)
 
 
@@ -182,4 +221,4 @@ class Clip(_Composite):
         inner = self.reward.compute(rollouts)
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
-        return RewardResult(np.clip(inner.scores, low, high), _namespaced(self.reward.name, inner))
+        return RewardResult(np.clip(inner.scores, low, high), namespaced(self.reward.name, inner))

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rewards.composition import Wrapper, namespaced
 from weakreward.rollouts import Rollouts, prompt_key
 
 _TWO_POW_53 = float(2**53)
@@ -91,17 +92,7 @@ class _NoiseConfig(BaseModel):
         return self
 
 
-def _wrap_inner(owner: str, inner: Any) -> Reward:
-    if not isinstance(inner, Reward):
-        raise TypeError(f"{owner}.inner must be a weakreward Reward, got {type(inner).__name__}")
-    return inner
-
-
-def _namespaced(name: str, result: RewardResult) -> dict[str, Sequence[Any]]:
-    return {f"{name}/{key}": column for key, column in result.details.items()}
-
-
-class NoisyReward(Reward):
+class NoisyReward(Wrapper):
     """Another reward with injected noise: binary label flips or additive Gaussian noise.
 
     Binary noise is the class-conditional noise model of Natarajan et al. 2013 ("Learning with Noisy
@@ -166,7 +157,7 @@ class NoisyReward(Reward):
         level: Literal["sample", "prompt"] = "sample",
         seed: int = 0,
     ) -> None:
-        self.inner = _wrap_inner("NoisyReward", inner)
+        self._set_inner("NoisyReward", inner)
         try:
             config = _NoiseConfig(
                 flip=flip,
@@ -196,14 +187,6 @@ class NoisyReward(Reward):
         return c.false_positive or 0.0, c.false_negative or 0.0
 
     @property
-    def needs(self) -> frozenset[str]:  # type: ignore[override]
-        return self.inner.needs
-
-    @property
-    def sees_groups(self) -> bool:
-        return self.inner.sees_groups
-
-    @property
     def name(self) -> str:  # type: ignore[override]
         c = self.config
         if c.gaussian is not None:
@@ -214,9 +197,6 @@ class NoisyReward(Reward):
             noise = f"fp={self.rates[0]:g},fn={self.rates[1]:g}"
         return f"noisy({self.inner.name},{noise},{c.level})"
 
-    def check(self, rollouts: Rollouts) -> None:
-        self.inner.check(rollouts)
-
     # -- scoring --------------------------------------------------------------------------------
     def _keys(self, rollouts: Rollouts, call: int) -> list[str]:
         if self.config.level == "prompt":
@@ -226,9 +206,7 @@ class NoisyReward(Reward):
     def compute(self, rollouts: Rollouts) -> RewardResult:
         call = self._calls
         self._calls += 1
-        inner = self.inner.compute(rollouts)
-        if len(inner) != len(rollouts):
-            raise RuntimeError(f"{self.inner.name} returned {len(inner)} scores for {len(rollouts)} completions")
+        inner = self.inner_result(rollouts)
         clean = inner.scores
         keys = self._keys(rollouts, call)
         details: dict[str, Sequence[Any]] = {"clean": clean.tolist()}
@@ -245,7 +223,7 @@ class NoisyReward(Reward):
             noise = float(self.config.gaussian) * _normals(self.config.seed, keys)  # type: ignore[arg-type]
             scores = clean + noise  # NaN + x stays NaN
             details["noise"] = noise.tolist()
-        details.update(_namespaced(self.inner.name, inner))
+        details.update(namespaced(self.inner.name, inner, with_score=False))
         return RewardResult(scores, details)
 
     # -- state ----------------------------------------------------------------------------------
@@ -288,7 +266,7 @@ class _CorrectionConfig(BaseModel):
         return self
 
 
-class NoiseCorrected(Reward):
+class NoiseCorrected(Wrapper):
     """The unbiased backward correction of a binary reward with known flip rates.
 
     For class-conditional noise with ``ρ0 = P(ỹ=1 | y=0)`` and ``ρ1 = P(ỹ=0 | y=1)`` (Natarajan et al.
@@ -320,43 +298,24 @@ class NoiseCorrected(Reward):
     """
 
     def __init__(self, inner: Reward, *, false_positive: float, false_negative: float) -> None:
-        self.inner = _wrap_inner("NoiseCorrected", inner)
+        self._set_inner("NoiseCorrected", inner)
         try:
             self.config = _CorrectionConfig(false_positive=false_positive, false_negative=false_negative)
         except ValidationError as error:
             raise ValueError(_validation_message("NoiseCorrected", error)) from None
 
     @property
-    def needs(self) -> frozenset[str]:  # type: ignore[override]
-        return self.inner.needs
-
-    @property
-    def sees_groups(self) -> bool:
-        return self.inner.sees_groups
-
-    @property
     def name(self) -> str:  # type: ignore[override]
         return f"corrected({self.inner.name},fp={self.config.false_positive:g},fn={self.config.false_negative:g})"
 
-    def check(self, rollouts: Rollouts) -> None:
-        self.inner.check(rollouts)
-
     def compute(self, rollouts: Rollouts) -> RewardResult:
-        inner = self.inner.compute(rollouts)
-        if len(inner) != len(rollouts):
-            raise RuntimeError(f"{self.inner.name} returned {len(inner)} scores for {len(rollouts)} completions")
+        inner = self.inner_result(rollouts)
         rho0, rho1 = self.config.false_positive, self.config.false_negative
         scores = (inner.scores - rho0) / (1.0 - rho0 - rho1)
         details: dict[str, Sequence[Any]] = {"uncorrected": inner.scores.tolist()}
-        details.update(_namespaced(self.inner.name, inner))
+        details.update(namespaced(self.inner.name, inner, with_score=False))
         return RewardResult(scores, details)
 
-    def state_dict(self) -> dict[str, Any]:
-        """``{"inner": <inner state>}``."""
-        return {"inner": self.inner.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.inner.load_state_dict(state.get("inner", {}))
 
     def __repr__(self) -> str:
         c = self.config
