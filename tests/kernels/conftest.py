@@ -9,8 +9,10 @@ in-process cases and rerun themselves in a fresh process with ``TRITON_INTERPRET
 """
 
 import os
+import subprocess
 import sys
 
+import pytest
 import torch
 
 if "triton" not in sys.modules and not torch.cuda.is_available():
@@ -27,3 +29,23 @@ if "triton" not in sys.modules and not torch.cuda.is_available():
         del os.environ["TRITON_INTERPRET"]
     else:
         os.environ["TRITON_INTERPRET"] = _previous
+
+
+@pytest.fixture
+def rerun_in_interpreter():
+    """``run(test_file)``: run a kernel test module in a fresh process with ``TRITON_INTERPRET=1`` (its
+    in-process cases skip when ``triton`` was imported without the interpreter) and assert it passed."""
+
+    def run(test_file: str) -> None:
+        env = dict(os.environ, TRITON_INTERPRET="1")
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test_file, "-k", "not subprocess"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
+
+    return run

@@ -6,9 +6,6 @@ runs this file again in a fresh interpreter-mode process instead.
 """
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -172,17 +169,8 @@ def test_rejects_bad_shapes_and_temperature():
         fused_token_stats(z, torch.zeros(1, 2, dtype=torch.long), temperature=0.0)
 
 
-def test_kernel_suite_in_interpreter_subprocess():
+def test_kernel_suite_in_interpreter_subprocess(rerun_in_interpreter):
     """When triton was imported (without the interpreter) before this module, rerun it in a fresh one."""
     if RUNS_HERE:
         pytest.skip("the kernel tests ran in this process")
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", "not subprocess"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-2000:]
+    rerun_in_interpreter(str(Path(__file__)))

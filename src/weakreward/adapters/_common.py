@@ -27,6 +27,14 @@ def reject_token_stats(reward: Reward, trainer: str, alternative: str) -> None:
         )
 
 
+def check_group_options(owner: str, group_size: int | None, nan_score: float) -> None:
+    """Validate the options every batch adapter shares; the error names ``owner`` and the field."""
+    if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
+        raise ValueError(f"{owner}: group_size must be a positive int or None, got {group_size!r}")
+    if not math.isfinite(nan_score):
+        raise ValueError(f"{owner}: nan_score must be finite, got {nan_score!r}")
+
+
 def completion_text(completion: Any) -> str:
     """The text of a completion: a string as is; for chat messages, the assistant messages' content.
 

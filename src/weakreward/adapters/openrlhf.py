@@ -15,13 +15,13 @@ reward therefore raises ``ValueError`` when a call holds a partial group instead
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from weakreward.adapters._common import (
+    check_group_options,
     check_whole_groups,
     dedupe_groups,
     numeric_columns,
@@ -83,10 +83,7 @@ class OpenRLHFReward:
     def __init__(self, reward: Reward, *, group_size: int | None = None, nan_score: float = 0.0) -> None:
         if not isinstance(reward, Reward):
             raise TypeError(f"OpenRLHFReward: reward must be a weakreward Reward, got {type(reward).__name__}")
-        if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
-            raise ValueError(f"OpenRLHFReward: group_size must be a positive int or None, got {group_size!r}")
-        if not math.isfinite(nan_score):
-            raise ValueError(f"OpenRLHFReward: nan_score must be finite, got {nan_score!r}")
+        check_group_options("OpenRLHFReward", group_size, nan_score)
         reject_token_stats(reward, "OpenRLHF's reward_func", "OpenRLHF passes only the decoded text.")
         self.reward = reward
         self.group_size = group_size

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from weakreward.adapters._common import (
+    check_group_options,
     check_whole_groups,
     dedupe_groups,
     reference_text,
@@ -148,10 +149,7 @@ class VerlReward:
             )
         if isinstance(group_keys, str) or not all(isinstance(k, str) for k in group_keys):
             raise ValueError(f"VerlReward: group_keys must be a sequence of extra_info key names, got {group_keys!r}")
-        if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
-            raise ValueError(f"VerlReward: group_size must be a positive int or None, got {group_size!r}")
-        if not math.isfinite(nan_score):
-            raise ValueError(f"VerlReward: nan_score must be finite, got {nan_score!r}")
+        check_group_options("VerlReward", group_size, nan_score)
         reject_token_stats(reward, "verl's compute_score", "verl passes only the decoded response text.")
         self.reward = reward
         self.batch = batch
