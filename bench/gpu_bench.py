@@ -292,7 +292,7 @@ def section_stats(sizes: dict, device: torch.device) -> dict:
     out["naive_stats_fwd_bwd_extra_gib"] = peak_extra_gib(fwd_bwd(naive_fn), device)
     out["fused_stats_fwd_bwd_ms"] = timed(fwd_bwd(fused_token_stats), device, max(1, iters // 2))
     out["fused_stats_fwd_bwd_extra_gib"] = peak_extra_gib(fwd_bwd(fused_token_stats), device)
-    del logits
+    logits = None  # frees the [B, T, V] logits before the head section
 
     # The LM head too: hidden [B, T, C] → statistics, forward + backward into hidden and the weight.
     # "head_then_fused": hidden @ Wᵀ materialises the bf16 logits, then the fused kernel;
@@ -426,7 +426,9 @@ def section_trl(sizes: dict, device: torch.device, tok: Any, dtype: torch.dtype)
     n_new = sizes["new_tokens"]
     rows = sizes["prompts"] * sizes["group"]
     steps = sizes["trl_steps"]
-    data = Dataset.from_dict({"prompt": [prompts_for(sizes)[i % sizes["prompts"]] for i in range(sizes["prompts"] * steps)]})
+    data = Dataset.from_dict(
+        {"prompt": [prompts_for(sizes)[i % sizes["prompts"]] for i in range(sizes["prompts"] * steps)]}
+    )
     with tempfile.TemporaryDirectory() as run_dir:
         args = GRPOConfig(
             output_dir=run_dir,
@@ -595,7 +597,9 @@ def card_name(device: torch.device) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes on whatever device (checks the script)")
-    parser.add_argument("--out-dir", default=os.environ.get("OUT") or "bench/results", help="folder for gpu-<card>.json")
+    parser.add_argument(
+        "--out-dir", default=os.environ.get("OUT") or "bench/results", help="folder for gpu-<card>.json"
+    )
     parser.add_argument(
         "--sections",
         default=None,

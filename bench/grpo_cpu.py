@@ -51,20 +51,40 @@ def trl_reward(completions, **kwargs):
 def run_ours(args: argparse.Namespace, out_dir: str) -> dict:
     tok = char_tokenizer()
     cfg = GRPOConfig(
-        steps=args.steps + 1, group_size=args.group_size, prompts_per_step=args.prompts, max_new_tokens=args.new_tokens,
-        lr=1e-5, beta=0.0, loss_agg="token-mean", run_dir=out_dir, save_every=0, progress=False, device="cpu",
+        steps=args.steps + 1,
+        group_size=args.group_size,
+        prompts_per_step=args.prompts,
+        max_new_tokens=args.new_tokens,
+        lr=1e-5,
+        beta=0.0,
+        loss_agg="token-mean",
+        run_dir=out_dir,
+        save_every=0,
+        progress=False,
+        device="cpu",
     )
-    trainer = GRPOTrainer(tiny_llama(tok, **MODEL), DigitShare(), [{"prompt": p, "answer": None} for p in PROMPTS],
-                          tokenizer=tok, config=cfg)
+    trainer = GRPOTrainer(
+        tiny_llama(tok, **MODEL),
+        DigitShare(),
+        [{"prompt": p, "answer": None} for p in PROMPTS],
+        tokenizer=tok,
+        config=cfg,
+    )
     trainer.save_checkpoint = lambda: None  # type: ignore[method-assign]  # time steps, not disk
     trainer.save_final = lambda: None  # type: ignore[method-assign]
     steps = []
     for step in range(1, cfg.steps + 1):
         t0, c0 = time.perf_counter(), time.process_time()
         m = trainer.train_step(step)
-        steps.append({"step_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                      "rollout_s": m["rollout_s"], "train_s": m["train_s"],
-                      "tokens": m["completion_len/mean"] * cfg.batch_size})
+        steps.append(
+            {
+                "step_s": time.perf_counter() - t0,
+                "cpu_s": time.process_time() - c0,
+                "rollout_s": m["rollout_s"],
+                "train_s": m["train_s"],
+                "tokens": m["completion_len/mean"] * cfg.batch_size,
+            }
+        )
     del trainer
     return steps[1:]
 
@@ -106,17 +126,44 @@ def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
 
         def on_step_end(self, *a, **k):
             total = time.perf_counter() - self.t0
-            steps.append({"step_s": total, "cpu_s": time.process_time() - self.c0, "rollout_s": gen_time[0],
-                          "train_s": total - gen_time[0], "tokens": gen_tokens[0]})
+            steps.append(
+                {
+                    "step_s": total,
+                    "cpu_s": time.process_time() - self.c0,
+                    "rollout_s": gen_time[0],
+                    "train_s": total - gen_time[0],
+                    "tokens": gen_tokens[0],
+                }
+            )
 
     config = TRLConfig(
-        output_dir=out_dir, num_generations=args.group_size, per_device_train_batch_size=args.prompts * args.group_size,
-        max_completion_length=args.new_tokens, learning_rate=1e-5, beta=0.0, loss_type="dapo", max_steps=args.steps + 1,
-        logging_steps=1, report_to="none", use_cpu=True, bf16=False, save_strategy="no", disable_tqdm=True,
-        temperature=1.0, top_p=1.0, top_k=0, seed=0,
+        output_dir=out_dir,
+        num_generations=args.group_size,
+        per_device_train_batch_size=args.prompts * args.group_size,
+        max_completion_length=args.new_tokens,
+        learning_rate=1e-5,
+        beta=0.0,
+        loss_type="dapo",
+        max_steps=args.steps + 1,
+        logging_steps=1,
+        report_to="none",
+        use_cpu=True,
+        bf16=False,
+        save_strategy="no",
+        disable_tqdm=True,
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        seed=0,
     )
-    trainer = TRLTrainer(model=model, processing_class=tok, reward_funcs=[trl_reward], args=config,
-                         train_dataset=Dataset.from_dict({"prompt": PROMPTS}), callbacks=[Timer()])
+    trainer = TRLTrainer(
+        model=model,
+        processing_class=tok,
+        reward_funcs=[trl_reward],
+        args=config,
+        train_dataset=Dataset.from_dict({"prompt": PROMPTS}),
+        callbacks=[Timer()],
+    )
     trainer.train()
     return steps[1:]
 
@@ -159,11 +206,21 @@ def main() -> None:
 
     result = {
         "benchmark": "one GRPO step on the CPU, weakreward vs trl.GRPOTrainer",
-        "setup": {"model": {"arch": "llama", **MODEL, "vocab": len(char_tokenizer())}, "prompts_per_step": args.prompts,
-                  "group_size": args.group_size, "max_new_tokens": args.new_tokens, "beta": 0.0, "loss": "token-mean (dapo)",
-                  "timed_steps": args.steps * args.rounds, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                  "load_avg_1m": os.getloadavg()[0], "torch": torch.__version__, "trl": trl_pkg.__version__,
-                  "machine": platform.machine()},
+        "setup": {
+            "model": {"arch": "llama", **MODEL, "vocab": len(char_tokenizer())},
+            "prompts_per_step": args.prompts,
+            "group_size": args.group_size,
+            "max_new_tokens": args.new_tokens,
+            "beta": 0.0,
+            "loss": "token-mean (dapo)",
+            "timed_steps": args.steps * args.rounds,
+            "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "load_avg_1m": os.getloadavg()[0],
+            "torch": torch.__version__,
+            "trl": trl_pkg.__version__,
+            "machine": platform.machine(),
+        },
         "weakreward": ours,
         "trl": trl,
         # On a shared machine the fastest step is the least disturbed estimate (timeit's convention);
@@ -175,7 +232,22 @@ def main() -> None:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("weakreward", "trl", "ratio_best_step_s", "ratio_step_s", "ratio_cpu_s", "ratio_ms_per_completion_token")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in (
+                    "weakreward",
+                    "trl",
+                    "ratio_best_step_s",
+                    "ratio_step_s",
+                    "ratio_cpu_s",
+                    "ratio_ms_per_completion_token",
+                )
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

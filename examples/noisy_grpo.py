@@ -6,13 +6,17 @@ Run: python examples/noisy_grpo.py   (CPU, about 10 minutes; needs `pip install 
 import os
 
 from weakreward import GRPOConfig, GRPOTrainer, MathVerifier, NoisyReward
-from weakreward.grpo.demo import arithmetic_problems  # or weakreward.data.load_verl_parquet("train.parquet")
+from weakreward.data import arithmetic_problems  # or weakreward.data.load_verl_parquet("train.parquet")
 
 verifier = MathVerifier()
 reward = NoisyReward(verifier, flip=0.2, seed=0)  # 20% of rewards flipped, fresh noise per sample
 
 config = GRPOConfig(
-    steps=24, prompts_per_step=4, group_size=6, max_new_tokens=16, eval_every=8,
+    steps=24,
+    prompts_per_step=4,
+    group_size=6,
+    max_new_tokens=16,
+    eval_every=8,
     lr=1e-3,  # LoRA wants a far larger lr than full fine-tuning's 1e-6
     beta=0.0,  # no KL term: no reference forward
     lora={"r": 16, "alpha": 32, "layers": 10},  # adapters on the top 10 layers only: a cheaper backward
@@ -25,7 +29,16 @@ if os.environ.get("WEAKREWARD_SMOKE") == "1":  # the test suite's smoke run: a t
 
     tokenizer = char_tokenizer()
     model = tiny_llama(tokenizer)
-    config = config.model_copy(update={"steps": 2, "prompts_per_step": 2, "group_size": 2, "max_new_tokens": 8, "eval_every": 1, "progress": False})
+    config = config.model_copy(
+        update={
+            "steps": 2,
+            "prompts_per_step": 2,
+            "group_size": 2,
+            "max_new_tokens": 8,
+            "eval_every": 1,
+            "progress": False,
+        }
+    )
 trainer = GRPOTrainer(
     model,
     reward,

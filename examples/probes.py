@@ -26,14 +26,14 @@ SAMPLES = {
     "What is 17 + 25?": [
         "17 + 25 = 42, so the answer is \\boxed{42}.",
         "First 17 + 20 = 37, then 37 + 5 = 42. \\boxed{42}",
-        "17 + 25 = 32, so \\boxed{42}",                  # the answer does not follow from the step
-        "Probably \\boxed{41}.",                          # a guess: no steps at all
+        "17 + 25 = 32, so \\boxed{42}",  # the answer does not follow from the step
+        "Probably \\boxed{41}.",  # a guess: no steps at all
     ],
     "What is 6 * 7?": [
         "6 * 7 = 42, so \\boxed{42}",
         "6 * 7 = 42, so \\boxed{42}",
         "7 + 7 + 7 + 7 + 7 + 7 = 42, so \\boxed{42}",
-        "6 * 7 = 48, so \\boxed{48}",                     # wrong but faithful to its (false) step
+        "6 * 7 = 48, so \\boxed{48}",  # wrong but faithful to its (false) step
     ],
 }
 
@@ -41,22 +41,30 @@ SAMPLES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judge", default=None, help="judge model for the rubric (folder, .gguf or smollm2-gguf)")
-    parser.add_argument("--smoke", action="store_true", default=os.environ.get("WEAKREWARD_SMOKE") == "1",
-                        help="use a tiny random judge (seconds; all verdicts unknown) (or set WEAKREWARD_SMOKE=1)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        default=os.environ.get("WEAKREWARD_SMOKE") == "1",
+        help="use a tiny random judge (seconds; all verdicts unknown) (or set WEAKREWARD_SMOKE=1)",
+    )
     args = parser.parse_args()
 
     print("judge-free faithfulness checks")
     for question, responses in SAMPLES.items():
         checks = judge_free_checks(responses)
         print(f"  {question}")
-        for text, arith, follows, reason in zip(responses, checks["arithmetic_score"], checks["answer_follows"], checks["answer_reason"]):
+        for text, arith, follows, reason in zip(
+            responses, checks["arithmetic_score"], checks["answer_follows"], checks["answer_reason"]
+        ):
             print(f"    arithmetic {arith:4.2f}  answer follows {follows:4.2f} ({reason})  | {text}")
 
     print("diversity")
     for question, responses in SAMPLES.items():
         div = strategy_diversity(responses)
-        print(f"  {question} strategy clusters {div.sizes}, Div {div.div:.3f}, "
-              f"distinct-2 {distinct_n(responses, 2):.3f}, answer entropy {answer_entropy(responses):.3f} nats")
+        print(
+            f"  {question} strategy clusters {div.sizes}, Div {div.div:.3f}, "
+            f"distinct-2 {distinct_n(responses, 2):.3f}, answer entropy {answer_entropy(responses):.3f} nats"
+        )
 
     if args.smoke or args.judge:
         if args.smoke:

@@ -28,8 +28,12 @@ REFERENCES = ["84"] * 4 + ["1/2"] * 4
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", default=os.environ.get("WEAKREWARD_SMOKE") == "1",
-                        help="accepted for uniformity; this example is already tiny (or set WEAKREWARD_SMOKE=1)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        default=os.environ.get("WEAKREWARD_SMOKE") == "1",
+        help="accepted for uniformity; this example is already tiny (or set WEAKREWARD_SMOKE=1)",
+    )
     parser.parse_args()
 
     verifier = MathVerifier(workers=1)

@@ -26,8 +26,12 @@ QUESTIONS = {"What is 12 * 7?": "84", "What is 15 + 27?": "42", "What is 9 * 9?"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", default=os.environ.get("WEAKREWARD_SMOKE") == "1",
-                        help="1 step on a tiny random model (seconds) (or set WEAKREWARD_SMOKE=1)")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        default=os.environ.get("WEAKREWARD_SMOKE") == "1",
+        help="1 step on a tiny random model (seconds) (or set WEAKREWARD_SMOKE=1)",
+    )
     parser.add_argument("--steps", type=int, default=None, help="training steps (default 10; 1 with --smoke)")
     parser.add_argument("--run-dir", default="runs/trl", help="TRL output_dir (default: runs/trl)")
     args = parser.parse_args()
@@ -50,21 +54,21 @@ def main() -> None:
         }
     )
     verifier = MathVerifier(workers=1)
-    noisy = NoisyReward(verifier, flip=0.2, seed=0)   # one verdict in five flipped
-    vote = MajorityVote(verifier)                     # label-free: agree with the group's majority
+    noisy = NoisyReward(verifier, flip=0.2, seed=0)  # one verdict in five flipped
+    vote = MajorityVote(verifier)  # label-free: agree with the group's majority
 
     config = GRPOConfig(
         output_dir=args.run_dir,
         num_generations=4,
         per_device_train_batch_size=8,  # 2 whole groups of 4
         max_completion_length=max_len,
-        reward_weights=[1.0, 0.0],      # train on the noisy reward; majority vote is only logged
+        reward_weights=[1.0, 0.0],  # train on the noisy reward; majority vote is only logged
         learning_rate=5e-4 if not args.smoke else 1e-3,
         max_steps=steps,
         logging_steps=1,
         save_strategy="no",
         report_to="none",
-        use_cpu=True,                   # drop these two lines on a GPU
+        use_cpu=True,  # drop these two lines on a GPU
         bf16=False,
     )
     trainer = GRPOTrainer(
@@ -81,9 +85,11 @@ def main() -> None:
         verifier.close()
     for row in trainer.state.log_history:
         if f"rewards/{noisy.name}/mean" in row:
-            print(f"step {row['step']}: noisy reward {row[f'rewards/{noisy.name}/mean']:.3f}, "
-                  f"flipped {row.get(f'rewards/{noisy.name}/flipped', float('nan')):.3f}, "
-                  f"majority vote {row['rewards/majority_vote/mean']:.3f}")
+            print(
+                f"step {row['step']}: noisy reward {row[f'rewards/{noisy.name}/mean']:.3f}, "
+                f"flipped {row.get(f'rewards/{noisy.name}/flipped', float('nan')):.3f}, "
+                f"majority vote {row['rewards/majority_vote/mean']:.3f}"
+            )
 
 
 if __name__ == "__main__":

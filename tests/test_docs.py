@@ -197,7 +197,15 @@ def code_blocks(text: str) -> list[dict]:
     blocks = []
     for m in _FENCE.finditer(text):
         before = text[: m.start()].rstrip().splitlines()
-        blocks.append({"info": m.group(1).strip(), "code": m.group(2), "marker": before[-1].strip() if before else "", "end": m.end(), "start": m.start()})
+        blocks.append(
+            {
+                "info": m.group(1).strip(),
+                "code": m.group(2),
+                "marker": before[-1].strip() if before else "",
+                "end": m.end(),
+                "start": m.start(),
+            }
+        )
     out = []
     for i, b in enumerate(blocks):
         if not b["info"].startswith("python"):
@@ -206,7 +214,11 @@ def code_blocks(text: str) -> list[dict]:
         expected = None
         if i + 1 < len(blocks):
             nxt = blocks[i + 1]
-            if nxt["info"].startswith("text") and 'title="Output"' in nxt["info"] and not text[b["end"] : nxt["start"]].strip():
+            if (
+                nxt["info"].startswith("text")
+                and 'title="Output"' in nxt["info"]
+                and not text[b["end"] : nxt["start"]].strip()
+            ):
                 expected = nxt["code"]
         out.append({"code": b["code"], "runs": runs, "expected": expected})
     return out
@@ -224,7 +236,9 @@ def test_output_blocks_follow_running_blocks() -> None:
 
 
 @pytest.mark.parametrize("page", runnable_pages(), ids=lambda p: p.relative_to(DOCS).as_posix())
-def test_page_code_runs_and_prints_what_the_page_shows(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_page_code_runs_and_prints_what_the_page_shows(
+    page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}
     try:
@@ -234,11 +248,15 @@ def test_page_code_runs_and_prints_what_the_page_shows(page: Path, tmp_path: Pat
                 try:
                     exec(compile(block["code"], f"{page.name}[block {n}]", "exec"), namespace)  # noqa: S102 - our own docs
                 except Exception as err:  # noqa: BLE001 - say which block failed
-                    pytest.fail(f"{page.relative_to(ROOT)} block {n} raised {type(err).__name__}: {err}\n{block['code']}")
+                    pytest.fail(
+                        f"{page.relative_to(ROOT)} block {n} raised {type(err).__name__}: {err}\n{block['code']}"
+                    )
             if block["expected"] is not None:
                 got = [line.rstrip() for line in stdout.getvalue().rstrip().splitlines()]
                 want = [line.rstrip() for line in block["expected"].rstrip().splitlines()]
-                assert got == want, f"{page.relative_to(ROOT)} block {n}: the page shows\n{block['expected']}\nbut it prints\n{stdout.getvalue()}"
+                assert got == want, (
+                    f"{page.relative_to(ROOT)} block {n}: the page shows\n{block['expected']}\nbut it prints\n{stdout.getvalue()}"
+                )
     finally:
         for value in list(namespace.values()):
             close = getattr(value, "close", None)
@@ -283,7 +301,9 @@ def test_quickstart_python_run_trains_with_a_tiny_model(tmp_path: Path, monkeypa
     with contextlib.redirect_stdout(stdout):
         exec(compile(code, "quickstart.md[train]", "exec"), namespace)  # noqa: S102 - our own docs
     namespace["verifier"].close()
-    rows = [json.loads(line) for line in (tmp_path / "runs" / "noisy_arithmetic" / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "runs" / "noisy_arithmetic" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["step"] for r in rows] == [0, 1]  # 0: the evaluation before training
     assert {"reward/mean", "reward/flipped", "monitor/true/mean", "eval/avg@4"} <= set(rows[1])
     assert len(stdout.getvalue().split()) == 2  # the two numbers it prints

@@ -71,7 +71,18 @@ def test_paper_config_uses_the_papers_hyperparameters(path: Path) -> None:
     from weakreward.grpo.config import paper_config
 
     preset = paper_config()
-    for field in ("group_size", "prompts_per_step", "max_new_tokens", "lr", "beta", "kl_estimator", "clip_eps", "temperature", "grad_clip", "loss_agg"):
+    for field in (
+        "group_size",
+        "prompts_per_step",
+        "max_new_tokens",
+        "lr",
+        "beta",
+        "kl_estimator",
+        "clip_eps",
+        "temperature",
+        "grad_clip",
+        "loss_agg",
+    ):
         assert getattr(g, field) == getattr(preset, field), f"{path.name}: grpo.{field} differs from paper_config()"
 
 

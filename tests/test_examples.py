@@ -113,7 +113,10 @@ def test_examples_do_not_read_the_shared_data_folder(name: str) -> None:
 @pytest.mark.slow
 def test_score_rewards_scores_the_embedded_completions(launched) -> None:
     out = _ok(launched, "score_rewards.py")
-    scores = {label.strip(): ast.literal_eval(values) for label, values in re.findall(r"^(.+?)\s{2,}\S+\n\s+scores (\[.*\])$", out, re.M)}
+    scores = {
+        label.strip(): ast.literal_eval(values)
+        for label, values in re.findall(r"^(.+?)\s{2,}\S+\n\s+scores (\[.*\])$", out, re.M)
+    }
     # completions: right+boxed, wrong+boxed, right+boxed, wrong unboxed | 1/2 boxed, 0.5 boxed, 1/2 boxed, wrong boxed
     right = [1, 0, 1, 0, 1, 1, 1, 0]
     boxed = [1, 1, 1, 0, 1, 1, 1, 1]

@@ -72,8 +72,13 @@ def test_masked_mean_ignores_padding_and_is_nan_when_empty():
 def test_select_keeps_columns_aligned(gids, data):
     n = len(gids)
     ts = TokenStats.from_ragged([[float(i)] for i in range(n)], [[0.0]] * n, [[0.0]] * n)
-    r = Rollouts.build([f"c{i}" for i in range(n)], references=[str(i) for i in range(n)], group_ids=gids,
-                       token_stats=ts, idx=list(range(n)))
+    r = Rollouts.build(
+        [f"c{i}" for i in range(n)],
+        references=[str(i) for i in range(n)],
+        group_ids=gids,
+        token_stats=ts,
+        idx=list(range(n)),
+    )
     idx = data.draw(st.lists(st.integers(0, n - 1), max_size=2 * n))
     s = r.select(idx)
     assert list(s.completions) == [f"c{i}" for i in idx]

@@ -58,7 +58,9 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     trainer.train()
     last = trainer.history[-1] if trainer.history else {}
-    print(f"done: {trainer.step} steps, last reward/mean {last.get('reward/mean')}, metrics in {trainer.run_dir / 'metrics.jsonl'}")
+    print(
+        f"done: {trainer.step} steps, last reward/mean {last.get('reward/mean')}, metrics in {trainer.run_dir / 'metrics.jsonl'}"
+    )
     return 0
 
 

@@ -104,7 +104,9 @@ class TokenStats:
         for name, col in (("entropy", entropy), ("self_certainty", self_certainty)):
             for i, (row, n) in enumerate(zip(col, lengths)):
                 if len(row) != n:
-                    raise ValueError(f"TokenStats.from_ragged: {name}[{i}] has {len(row)} tokens, logprobs[{i}] has {n}")
+                    raise ValueError(
+                        f"TokenStats.from_ragged: {name}[{i}] has {len(row)} tokens, logprobs[{i}] has {n}"
+                    )
         width = max(lengths, default=0)
         mask = torch.zeros(len(lengths), width, dtype=torch.bool)
         out = [torch.zeros(len(lengths), width, dtype=torch.float32) for _ in range(3)]

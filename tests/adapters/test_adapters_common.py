@@ -16,7 +16,10 @@ def test_completion_text_of_messages_keeps_only_assistant_text() -> None:
     completion = [
         {"role": "assistant", "content": "step 1"},
         {"role": "tool", "content": "42"},
-        {"role": "assistant", "content": [{"type": "text", "text": "so"}, {"type": "image"}, {"type": "text", "text": "4"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "so"}, {"type": "image"}, {"type": "text", "text": "4"}],
+        },
     ]
     assert completion_text(completion) == "step 1\nso\n4"
     assert completion_text({"role": "assistant", "content": "x"}) == "x"
@@ -36,7 +39,9 @@ def test_a_json_list_of_numbers_is_kept_as_text(values: list[int]) -> None:
 
 
 def test_missing_references() -> None:
-    assert reference_text(None) is None and reference_text(math.nan) is None and reference_text(np.float32("nan")) is None
+    assert (
+        reference_text(None) is None and reference_text(math.nan) is None and reference_text(np.float32("nan")) is None
+    )
     assert reference_text([]) is None and reference_text(np.array(["a", "b"])) == "a"
 
 

@@ -37,7 +37,9 @@ def chat_batch(questions: dict[str, str], responses: Sequence[str], n: int) -> t
     tok = char_tokenizer()
     queries, prompts, labels = [], [], []
     for k, (question, label) in enumerate(questions.items()):
-        prompt = tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+        prompt = tok.apply_chat_template(
+            [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
+        )
         for response in responses[k * n : (k + 1) * n]:
             prompts.append(prompt)
             queries.append(prompt + response + tok.eos_token)

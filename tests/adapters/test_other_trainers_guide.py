@@ -33,7 +33,13 @@ def workdir(tmp_path, monkeypatch):
 
 
 def test_the_guide_names_its_snippets() -> None:
-    assert set(snippets()) >= {"train_trl.py", "weak_rewards.py", "check_weak_rewards.py", "reward_func.py", "check_reward_func.py"}
+    assert set(snippets()) >= {
+        "train_trl.py",
+        "weak_rewards.py",
+        "check_weak_rewards.py",
+        "reward_func.py",
+        "check_reward_func.py",
+    }
 
 
 def test_verl_snippets_run_on_the_paper_rows(workdir: Path, capsys) -> None:

@@ -142,7 +142,9 @@ def test_split_group_raises_for_a_group_reward() -> None:
     with pytest.raises(ValueError, match="split.*per_device_train_batch_size"):
         fn(prompts=["a"] * 4 + ["b"] * 2, completions=["1"] * 6)
     # a per-completion reward does not care
-    assert ExactMatch().as_trl(num_generations=4)(prompts=["a"] * 3, completions=["1"] * 3, answer=["1"] * 3) == [1.0] * 3
+    assert (
+        ExactMatch().as_trl(num_generations=4)(prompts=["a"] * 3, completions=["1"] * 3, answer=["1"] * 3) == [1.0] * 3
+    )
 
 
 class FakeTrainer:
@@ -330,7 +332,7 @@ def test_trl_grpo_trainer_trains_with_our_rewards_and_logs_what_they_compute(tmp
                 prompts=step["prompt"],
                 completions=step["completion"],
                 answer=answers,
-                log_extra=lambda k, v: extra.__setitem__(k, v),
+                log_extra=lambda k, v: extra.__setitem__(k, v),  # noqa: B023 (called within this iteration)
             )
             mine_vote = fresh_vote(prompts=step["prompt"], completions=step["completion"], answer=answers)
             np.testing.assert_allclose(step["rewards"][noisy.name], as_list(mine_noisy), equal_nan=True)

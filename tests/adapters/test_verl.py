@@ -24,7 +24,12 @@ from weakreward.rewards.noise import NoisyReward
 from weakreward.rollouts import Rollouts
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-FILES = ["verl_rows_math.parquet", "verl_rows_math_noisy.parquet", "verl_rows_graph.parquet", "verl_rows_science_map.parquet"]
+FILES = [
+    "verl_rows_math.parquet",
+    "verl_rows_math_noisy.parquet",
+    "verl_rows_graph.parquet",
+    "verl_rows_science_map.parquet",
+]
 N = 4  # rollout.n
 
 
@@ -189,7 +194,9 @@ class Echo(Reward):
 
     def compute(self, rollouts: Rollouts) -> RewardResult:
         scores = [math.nan if r is None else float(c == r) for c, r in zip(rollouts.completions, rollouts.references)]
-        return RewardResult(scores, {"reference": list(rollouts.references), "score": scores, "blob": [[1]] * len(rollouts)})
+        return RewardResult(
+            scores, {"reference": list(rollouts.references), "score": scores, "blob": [[1]] * len(rollouts)}
+        )
 
 
 @pytest.mark.parametrize(
@@ -267,7 +274,9 @@ def test_batch_only_adapter_rejects_per_sample_calls_and_vice_versa() -> None:
     with pytest.raises(ValueError, match="reward_manager=batch"):
         ExactMatch().as_verl(batch=True)(data_source="d", solution_str="1", ground_truth="1")
     with pytest.raises(ValueError, match="reward_manager=naive"):
-        ExactMatch().as_verl(batch=False)(data_sources=["d"], solution_strs=["1"], ground_truths=["1"], extra_infos=[None])
+        ExactMatch().as_verl(batch=False)(
+            data_sources=["d"], solution_strs=["1"], ground_truths=["1"], extra_infos=[None]
+        )
 
 
 def test_pickle_round_trip_gives_a_working_equal_callable(rows) -> None:
@@ -298,6 +307,8 @@ def test_a_pickled_math_verifier_adapter_starts_its_own_workers(verifier) -> Non
     try:
         rows = load_verl_parquet(FIXTURES / "verl_rows_math.parquet", raw=True)
         batch_rows, responses = rollout(rows)
-        assert naive_manager(copy, batch_rows, responses)[0] == naive_manager(verifier.as_verl(), batch_rows, responses)[0]
+        assert (
+            naive_manager(copy, batch_rows, responses)[0] == naive_manager(verifier.as_verl(), batch_rows, responses)[0]
+        )
     finally:
         copy.reward.close()

@@ -91,7 +91,10 @@ def test_resample_skips_problems_without_a_wrong_answer(available, gamma, seed):
     mapping = {i: ("2" if ok else None) for i, ok in enumerate(available)}
     target = int(gamma * len(problems) + 0.5)
     if target > sum(available):
-        with pytest.raises(ValueError, match=f"needs {target} of {len(problems)} problems with a wrong answer, but only {sum(available)}"):
+        with pytest.raises(
+            ValueError,
+            match=f"needs {target} of {len(problems)} problems with a wrong answer, but only {sum(available)}",
+        ):
             corrupt_labels(problems, gamma, mapping, seed=seed)
         kept = corrupt_labels(problems, gamma, mapping, seed=seed, on_missing="keep")
         assert sum(p.meta["corrupted"] for p in kept) <= sum(available)
@@ -160,7 +163,9 @@ def paper():
     with gzip.open(LABELS, "rt", encoding="utf-8") as f:
         labels = json.load(f)
     original = [decode_ground_truth(g)[0] for g in labels["original"]]
-    wrong = {gamma: {int(i): decode_ground_truth(g)[0] for i, g in rows.items()} for gamma, rows in labels["noisy"].items()}
+    wrong = {
+        gamma: {int(i): decode_ground_truth(g)[0] for i, g in rows.items()} for gamma, rows in labels["noisy"].items()
+    }
     clean = [Problem(f"problem {i}", answer) for i, answer in enumerate(original)]
     return clean, wrong
 
@@ -188,7 +193,11 @@ def test_corrupt_labels_with_the_paper_wrong_answers_reproduces_the_measured_fra
     for other in wrong.values():
         for i, a in other.items():
             every.setdefault(i, set()).add(a)
-    assert all(p.answer in every[i] and p.meta["original_answer"] == clean[i].answer for i, p in enumerate(noisy) if p.meta["corrupted"])
+    assert all(
+        p.answer in every[i] and p.meta["original_answer"] == clean[i].answer
+        for i, p in enumerate(noisy)
+        if p.meta["corrupted"]
+    )
 
 
 def test_gamma_090_needs_one_more_wrong_answer_than_the_paper_released(paper):
@@ -206,7 +215,16 @@ def test_gamma_090_needs_one_more_wrong_answer_than_the_paper_released(paper):
 
 def test_most_frequent_incorrect_answer_clusters_equivalent_forms():
     samples = [
-        [boxed("1/2"), boxed("3"), boxed("0.5"), boxed("\\frac12"), boxed("3"), boxed("0.75"), boxed("3/4"), boxed("0.75")],
+        [
+            boxed("1/2"),
+            boxed("3"),
+            boxed("0.5"),
+            boxed("\\frac12"),
+            boxed("3"),
+            boxed("0.75"),
+            boxed("3/4"),
+            boxed("0.75"),
+        ],
         [boxed("1/2")] * 5 + ["no answer here"],
         ["nothing", "at all"],
         [boxed("7"), boxed("8")],

@@ -136,7 +136,12 @@ def test_decode_ground_truth(ground_truth, expected):
 
 def test_several_answers_are_kept_in_meta(tmp_path):
     path = tmp_path / "two.parquet"
-    pq.write_table(pa.Table.from_pylist([{"prompt": [{"role": "user", "content": "q"}], "reward_model": {"ground_truth": '["1", "2"]'}}]), path)
+    pq.write_table(
+        pa.Table.from_pylist(
+            [{"prompt": [{"role": "user", "content": "q"}], "reward_model": {"ground_truth": '["1", "2"]'}}]
+        ),
+        path,
+    )
     p = load_verl_parquet(path)[0]
     assert p.answer == "1" and p.meta["answers"] == ["1", "2"]
 
@@ -164,7 +169,9 @@ def test_a_bad_row_raises_naming_the_file_and_row(tmp_path, bad, message):
     path = tmp_path / "bad.parquet"
     for i, row in enumerate([GOOD, GOOD, bad]):  # one file per row: the rows' schemas differ
         pq.write_table(pa.Table.from_pylist([row]), tmp_path / f"part{i}.parquet")
-    table = pa.concat_tables([pq.read_table(tmp_path / f"part{i}.parquet") for i in range(3)], promote_options="permissive")
+    table = pa.concat_tables(
+        [pq.read_table(tmp_path / f"part{i}.parquet") for i in range(3)], promote_options="permissive"
+    )
     pq.write_table(table, path)
     with pytest.raises(ValueError, match=rf"bad\.parquet: row 2: .*{message}"):
         load_verl_parquet(path)

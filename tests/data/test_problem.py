@@ -63,7 +63,9 @@ def test_as_problems_rejects_a_single_mapping():
 @given(
     prompt=st.one_of(
         st.text(),
-        st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": st.text()}), min_size=1),
+        st.lists(
+            st.fixed_dictionaries({"role": st.sampled_from(["system", "user"]), "content": st.text()}), min_size=1
+        ),
     ),
     answer=st.one_of(st.none(), st.text()),
     difficulty=st.dictionaries(st.text(min_size=1), st.integers(0, 16)),

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from weakreward.data import Problem, scarce
 
 MODEL = "Qwen2.5-Math-1.5B"
-FIXTURE = json.loads((Path(__file__).parent.parent / "fixtures" / "verl" / "sky_math_qwen_math_1.5b_difficulty.json").read_text())
+FIXTURE = json.loads(
+    (Path(__file__).parent.parent / "fixtures" / "verl" / "sky_math_qwen_math_1.5b_difficulty.json").read_text()
+)
 
 
 def paper_pool(name: str) -> list[Problem]:

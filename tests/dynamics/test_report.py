@@ -98,8 +98,14 @@ def test_missing_run_dir_exits_2(tmp_path, capsys):
 
 
 def test_duplicate_steps_merge_with_the_later_value_winning(tmp_path):
-    lines = [{"step": 1, "reward/mean": 0.1}, {"step": 1, "reward/mean": 0.5}, {"step": 2, "eval/avg@4": 0.2},
-             {"step": 2, "reward/mean": 0.6}, [1, 2], {"step": "x"}]
+    lines = [
+        {"step": 1, "reward/mean": 0.1},
+        {"step": 1, "reward/mean": 0.5},
+        {"step": 2, "eval/avg@4": 0.2},
+        {"step": 2, "reward/mean": 0.6},
+        [1, 2],
+        {"step": "x"},
+    ]
     path = tmp_path / "metrics.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines))
     rewards, heldout, metric, notes = load_run_curves(path)
@@ -115,12 +121,28 @@ def test_tiny_training_run_then_report(tmp_path, capsys):
     from weakreward.rewards.format_reward import FormatReward
 
     tok = char_tokenizer()
-    cfg = GRPOConfig(steps=3, group_size=2, prompts_per_step=1, max_new_tokens=4, lr=1e-3, eval_every=2,
-                     eval_samples=2, run_dir=str(tmp_path), progress=False)
+    cfg = GRPOConfig(
+        steps=3,
+        group_size=2,
+        prompts_per_step=1,
+        max_new_tokens=4,
+        lr=1e-3,
+        eval_every=2,
+        eval_samples=2,
+        run_dir=str(tmp_path),
+        progress=False,
+    )
     tracker = SaturationTracker(tail=1, warn=False)
     problems = [{"prompt": "1+1=", "answer": "2"}]
-    trainer = GRPOTrainer(tiny_llama(tok), FormatReward(r"\d"), problems, tokenizer=tok, config=cfg,
-                          eval_problems=problems, callbacks=[tracker])
+    trainer = GRPOTrainer(
+        tiny_llama(tok),
+        FormatReward(r"\d"),
+        problems,
+        tokenizer=tok,
+        config=cfg,
+        eval_problems=problems,
+        callbacks=[tracker],
+    )
     trainer.train()
     assert sorted(tracker.rewards) == [1, 2, 3]
     assert sorted(tracker.heldout) == [0, 2, 3] and tracker.metric.startswith("eval/")

@@ -165,8 +165,14 @@ def test_gap_is_the_difference_of_pre_saturation_gains():
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"eps": 0.0}, "eps"), ({"eps": 1.5}, "eps"), ({"tail": -1}, "tail"), ({"rapid_before": 0}, "rapid_before"),
-     ({"smooth": 0}, "smooth"), ({"interpolation": "cubic"}, "interpolation")],
+    [
+        ({"eps": 0.0}, "eps"),
+        ({"eps": 1.5}, "eps"),
+        ({"tail": -1}, "tail"),
+        ({"rapid_before": 0}, "rapid_before"),
+        ({"smooth": 0}, "smooth"),
+        ({"interpolation": "cubic"}, "interpolation"),
+    ],
 )
 def test_bad_parameters_raise_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):

@@ -85,8 +85,16 @@ def test_resumed_run_replays_history():
     assert sorted(tracker.rewards) == list(range(1, 8)) and tracker.saturated_at == 1
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [({"eps": 0}, "eps"), ({"tail": -1}, "tail"), ({"patience": 0}, "patience"),
-                                               ({"min_delta": -1}, "min_delta"), ({"smooth": 0}, "smooth")])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"eps": 0}, "eps"),
+        ({"tail": -1}, "tail"),
+        ({"patience": 0}, "patience"),
+        ({"min_delta": -1}, "min_delta"),
+        ({"smooth": 0}, "smooth"),
+    ],
+)
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):
         SaturationTracker(**kwargs)

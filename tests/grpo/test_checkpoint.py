@@ -6,7 +6,13 @@ import json
 
 import torch
 
-from weakreward.grpo.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, prune_checkpoints, save_checkpoint
+from weakreward.grpo.checkpoint import (
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)
 from weakreward.grpo.metrics import MetricsWriter, read_metrics
 
 

@@ -110,8 +110,17 @@ def test_policy_loss_matches_hand_written_reference_with_gradients(agg, spread, 
     expected = ref_loss(lp.tolist(), old.tolist(), adv.tolist(), mask.tolist(), **kwargs)
     x = lp.clone().requires_grad_(True)
     out = policy_loss(
-        x, old, adv, mask, clip_eps=0.2, clip_eps_high=eps_hi, dual_clip=dual,
-        ref_logprobs=ref if beta > 0 else None, beta=beta, agg=agg, max_tokens=7,
+        x,
+        old,
+        adv,
+        mask,
+        clip_eps=0.2,
+        clip_eps_high=eps_hi,
+        dual_clip=dual,
+        ref_logprobs=ref if beta > 0 else None,
+        beta=beta,
+        agg=agg,
+        max_tokens=7,
     )
     assert out.loss.item() == pytest.approx(expected, rel=1e-10, abs=1e-12)
     out.loss.backward()

@@ -32,9 +32,26 @@ PROBLEMS = [
 ]
 
 DOCUMENTED_KEYS = {
-    "step", "reward/mean", "reward/std", "advantage/mean", "advantage/std", "loss", "policy_loss", "kl",
-    "clip_frac", "entropy", "self_certainty", "completion_len/mean", "completion_len/max",
-    "frac_zero_std_groups", "rollout_s", "train_s", "tokens_per_s", "peak_mem_mb", "grad_norm", "lr",
+    "step",
+    "reward/mean",
+    "reward/std",
+    "advantage/mean",
+    "advantage/std",
+    "loss",
+    "policy_loss",
+    "kl",
+    "clip_frac",
+    "entropy",
+    "self_certainty",
+    "completion_len/mean",
+    "completion_len/max",
+    "frac_zero_std_groups",
+    "rollout_s",
+    "train_s",
+    "tokens_per_s",
+    "peak_mem_mb",
+    "grad_norm",
+    "lr",
 }
 
 
@@ -58,7 +75,15 @@ class HasDigit(Reward):
 
 
 def _config(tmp_path: Path, **kw) -> GRPOConfig:
-    base = dict(steps=3, group_size=4, prompts_per_step=2, max_new_tokens=6, lr=1e-2, run_dir=str(tmp_path / "run"), progress=False)
+    base = dict(
+        steps=3,
+        group_size=4,
+        prompts_per_step=2,
+        max_new_tokens=6,
+        lr=1e-2,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+    )
     base.update(kw)
     return GRPOConfig(**base)
 
@@ -71,7 +96,12 @@ def tok():
 def test_three_step_run_writes_documented_metrics(tmp_path, tok):
     cfg = _config(tmp_path, eval_every=3, eval_samples=2)
     trainer = GRPOTrainer(
-        tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg, eval_problems=PROBLEMS[:2],
+        tiny_llama(tok),
+        DigitShare(),
+        PROBLEMS,
+        tokenizer=tok,
+        config=cfg,
+        eval_problems=PROBLEMS[:2],
         monitors={"true": HasDigit()},
     )
     trainer.train()
@@ -96,7 +126,11 @@ def test_three_step_run_writes_documented_metrics(tmp_path, tok):
 def test_monitor_under_noisy_reward_differs_as_expected(tmp_path, tok, flip):
     cfg = _config(tmp_path)
     trainer = GRPOTrainer(
-        tiny_llama(tok), NoisyReward(HasDigit(), flip=flip, seed=1), PROBLEMS, tokenizer=tok, config=cfg,
+        tiny_llama(tok),
+        NoisyReward(HasDigit(), flip=flip, seed=1),
+        PROBLEMS,
+        tokenizer=tok,
+        config=cfg,
         monitors={"true": HasDigit()},
     )
     rows = trainer.train()
@@ -111,7 +145,9 @@ def test_monitor_under_noisy_reward_differs_as_expected(tmp_path, tok, flip):
 def test_lora_kl_is_exactly_zero_at_step_zero_and_only_adapters_change(tmp_path, tok):
     model = tiny_llama(tok)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    cfg = _config(tmp_path, steps=2, lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}, beta=0.1, lr=5e-2)
+    cfg = _config(
+        tmp_path, steps=2, lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}, beta=0.1, lr=5e-2
+    )
     trainer = GRPOTrainer(model, DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
     rows = trainer.train()
     assert rows[0]["kl"] == 0.0  # adapter B starts at zero: policy == reference bit for bit
@@ -158,14 +194,16 @@ def test_problem_order_is_a_function_of_seed_and_step(tmp_path, tok):
 def test_completion_mask_stops_after_first_eos():
     ids = torch.tensor([[7, 3, 3, 3], [3, 9, 9, 9], [5, 6, 7, 8]])
     assert completion_mask(ids, [3]).tolist() == [
-        [True, True, False, False], [True, False, False, False], [True, True, True, True],
+        [True, True, False, False],
+        [True, False, False, False],
+        [True, True, True, True],
     ]
 
 
 def test_missing_cuda_graph_engine_gives_clear_error(monkeypatch, tok):
     monkeypatch.setitem(_ENGINE_MODULES, "cuda-graph", "weakreward.kernels._no_such_engine_module")
     monkeypatch.delitem(_ENGINES, "cuda-graph", raising=False)  # registered if another test imported it
-    with pytest.raises(ValueError, match='engine=.cuda-graph. needs the module'):
+    with pytest.raises(ValueError, match="engine=.cuda-graph. needs the module"):
         make_engine("cuda-graph", tiny_llama(tok), tok, None)
 
 
@@ -201,7 +239,13 @@ def test_bad_config_error_names_the_field(kwargs, field):
 def test_paper_defaults():
     cfg = GRPOConfig()
     assert (cfg.group_size, cfg.lr, cfg.weight_decay, cfg.beta, cfg.kl_estimator) == (8, 1e-6, 0.01, 0.001, "k3")
-    assert (cfg.clip_eps, cfg.clip_eps_high, cfg.temperature, cfg.grad_clip, cfg.lr_schedule) == (0.2, None, 1.0, 1.0, "constant")
+    assert (cfg.clip_eps, cfg.clip_eps_high, cfg.temperature, cfg.grad_clip, cfg.lr_schedule) == (
+        0.2,
+        None,
+        1.0,
+        1.0,
+        "constant",
+    )
     assert all(f.description for f in GRPOConfig.model_fields.values())
 
 
@@ -233,8 +277,9 @@ def test_sigkill_mid_run_then_resume_latest_continues(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, str(script), str(run_dir), "200"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(run_dir), "200"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     metrics = run_dir / "metrics.jsonl"
     deadline = time.monotonic() + 240
     try:
@@ -255,7 +300,9 @@ def test_sigkill_mid_run_then_resume_latest_continues(tmp_path):
     assert resumed_from >= 2
 
     target = resumed_from + 2
-    done = subprocess.run([sys.executable, str(script), str(run_dir), str(target)], env=env, capture_output=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), str(run_dir), str(target)], env=env, capture_output=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     lines = metrics.read_text().splitlines()
     steps = [json.loads(line)["step"] for line in lines]  # every line parses
@@ -272,7 +319,9 @@ def test_resume_restores_step_weights_and_reward_state(tmp_path, tok):
     weights = {n: p.detach().clone() for n, p in first.trainable}
     state = noisy.state_dict()
     again = NoisyReward(HasDigit(), flip=0.3, seed=2)
-    second = GRPOTrainer(tiny_llama(tok), again, PROBLEMS, tokenizer=tok, config=_config(tmp_path, steps=2, resume="latest"))
+    second = GRPOTrainer(
+        tiny_llama(tok), again, PROBLEMS, tokenizer=tok, config=_config(tmp_path, steps=2, resume="latest")
+    )
     assert second.train() == []  # nothing left to do
     assert second.step == 2
     assert again.state_dict() == state
@@ -288,18 +337,22 @@ def test_cli_train_runs_a_yaml_recipe(tmp_path, tok, capsys):
     tiny_llama(tok).save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     (tmp_path / "train.jsonl").write_text("\n".join(json.dumps(p) for p in PROBLEMS if isinstance(p["prompt"], str)))
-    (tmp_path / "cfg.yaml").write_text(textwrap.dedent(f"""
+    (tmp_path / "cfg.yaml").write_text(
+        textwrap.dedent(f"""
         model: {model_dir}
         reward: {{type: NoisyReward, inner: {{type: ExactMatch}}, flip: 0.5}}
         monitors: {{"true": {{type: ExactMatch}}}}
         train_data: {{path: train.jsonl}}
-        grpo: {{steps: 2, group_size: 2, prompts_per_step: 2, max_new_tokens: 4, lr: 1.0e-3, run_dir: {tmp_path / 'out'}, progress: false}}
-    """))
+        grpo: {{steps: 2, group_size: 2, prompts_per_step: 2, max_new_tokens: 4, lr: 1.0e-3, run_dir: {tmp_path / "out"}, progress: false}}
+    """)
+    )
     assert main(["train", str(tmp_path / "cfg.yaml")]) == 0
     rows = read_metrics(tmp_path / "out" / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2] and "monitor/true/mean" in rows[0]
 
-    (tmp_path / "bad.yaml").write_text(f"model: {model_dir}\nreward: {{type: ExactMatch}}\ntrain_data: {{path: train.jsonl}}\ngrpo: {{lr: -1}}\n")
+    (tmp_path / "bad.yaml").write_text(
+        f"model: {model_dir}\nreward: {{type: ExactMatch}}\ntrain_data: {{path: train.jsonl}}\ngrpo: {{lr: -1}}\n"
+    )
     assert main(["train", str(tmp_path / "bad.yaml")]) == 2
     assert "grpo.lr" in capsys.readouterr().err
 

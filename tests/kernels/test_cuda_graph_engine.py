@@ -118,7 +118,9 @@ def _eos_heavy_model(tok):
 def test_rows_after_eos_are_padding_and_masked(tok):
     engine = CudaGraphEngine(_eos_heavy_model(tok), tok, eos_check_every=3)
     ids, mask = _batch(tok, PROMPTS * 2)
-    out = engine.generate(ids, mask, max_new_tokens=40, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(0))
+    out = engine.generate(
+        ids, mask, max_new_tokens=40, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(0)
+    )
     eos, pad = tok.eos_token_id, tok.pad_token_id
     finished_rows = 0
     for row_ids, row_mask, text in zip(out.completion_ids.tolist(), out.completion_mask.tolist(), out.completions):
@@ -136,7 +138,9 @@ def test_rows_after_eos_are_padding_and_masked(tok):
 def test_generation_stops_once_every_row_has_finished(tok):
     engine = CudaGraphEngine(_eos_heavy_model(tok), tok, eos_check_every=2)
     ids, mask = _batch(tok)
-    out = engine.generate(ids, mask, max_new_tokens=200, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(1))
+    out = engine.generate(
+        ids, mask, max_new_tokens=200, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(1)
+    )
     assert (out.completion_ids == tok.eos_token_id).any(-1).all()
     assert out.completion_ids.shape[1] < 200
 
@@ -144,7 +148,9 @@ def test_generation_stops_once_every_row_has_finished(tok):
 def test_ignore_eos_forces_full_length(tok):
     engine = CudaGraphEngine(_eos_heavy_model(tok), tok, ignore_eos=True)
     ids, mask = _batch(tok)
-    out = engine.generate(ids, mask, max_new_tokens=30, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(1))
+    out = engine.generate(
+        ids, mask, max_new_tokens=30, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(1)
+    )
     assert out.completion_ids.shape == (len(PROMPTS), 30) and out.completion_mask.all()
     assert (out.completion_ids == tok.eos_token_id).any()
 
@@ -276,5 +282,7 @@ def test_compiled_decode_step_matches_plain_graph_on_cuda(tok):
     model = _model(tok, "llama").cuda()
     ids, mask = _batch(tok)
     plain = CudaGraphEngine(model, tok).generate(ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0)
-    compiled = CudaGraphEngine(model, tok, compile=True).generate(ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0)
+    compiled = CudaGraphEngine(model, tok, compile=True).generate(
+        ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0
+    )
     assert torch.equal(plain.completion_ids, compiled.completion_ids)

@@ -45,7 +45,9 @@ def _reference(h, w, ids, mask):
 # (dtype, stats atol, grad atol): bf16 logits come from a bf16 matmul here and a float64 one in the
 # reference, so bf16 differs by the rounding of z (~2^-8 relative of |z| ≤ ~6) and of the gradients.
 @kernel
-@pytest.mark.parametrize(("dtype", "atol", "grad_atol"), [(torch.float32, 1e-4, 1e-4), (torch.bfloat16, 0.1, 0.15)], ids=["fp32", "bf16"])
+@pytest.mark.parametrize(
+    ("dtype", "atol", "grad_atol"), [(torch.float32, 1e-4, 1e-4), (torch.bfloat16, 0.1, 0.15)], ids=["fp32", "bf16"]
+)
 @pytest.mark.parametrize("chunk_rows", [7, 4096])
 def test_matches_reference_on_materialised_logits(dtype, atol, grad_atol, chunk_rows):
     hidden, weight, ids, mask, weights = _case(3, 11, 48, 1031, seed=chunk_rows)

@@ -64,7 +64,9 @@ def test_kernel_matches_float64_reference_outputs_and_gradients(shape, dtype, at
     logits, ids, mask, weights = _inputs(shape, seed=sum(shape))
     x = logits.to(dtype)
     temperature = 0.7
-    got, got_grad = _stats_and_grad(fused_token_stats, x.to(DEVICE), ids.to(DEVICE), mask.to(DEVICE), weights.to(DEVICE), temperature)
+    got, got_grad = _stats_and_grad(
+        fused_token_stats, x.to(DEVICE), ids.to(DEVICE), mask.to(DEVICE), weights.to(DEVICE), temperature
+    )
     ref, ref_grad = _stats_and_grad(reference_token_stats, x.double(), ids, mask, weights, temperature)
     for name in STATS:
         assert getattr(got, name).dtype == torch.float32

@@ -58,7 +58,9 @@ def test_outputs_match_float64_oracle(shape, temperature, dtype, atol, rtol):
     assert ts.mask.dtype == torch.bool and torch.equal(ts.mask, mask)
 
 
-@pytest.mark.parametrize("dtype,want", [(torch.float64, torch.float64), (torch.float32, torch.float32), (torch.bfloat16, torch.float32)])
+@pytest.mark.parametrize(
+    "dtype,want", [(torch.float64, torch.float64), (torch.float32, torch.float32), (torch.bfloat16, torch.float32)]
+)
 def test_output_dtype_is_upcast_not_the_input_dtype(dtype, want):
     logits, ids, mask = _inputs((2, 3, 11), dtype)
     ts = token_stats_from_logits(logits, ids, mask)
@@ -72,8 +74,9 @@ def test_bf16_three_way_error_is_that_of_the_rounded_inputs():
     bf = token_stats_from_logits(logits32.bfloat16(), ids, mask)
     fp = token_stats_from_logits(logits32, ids, mask)
     oracle_bf = naive_stats(logits32.bfloat16(), ids, mask, 1.0)
-    for got, ref32, want in zip((bf.logprobs, bf.entropy, bf.self_certainty),
-                                (fp.logprobs, fp.entropy, fp.self_certainty), oracle_bf):
+    for got, ref32, want in zip(
+        (bf.logprobs, bf.entropy, bf.self_certainty), (fp.logprobs, fp.entropy, fp.self_certainty), oracle_bf
+    ):
         torch.testing.assert_close(got.double(), want, atol=2e-5, rtol=2e-5)
         rounding = (want - ref32.double()).abs().max()
         assert (got.double() - ref32.double()).abs().max() <= rounding + 2e-5
@@ -248,8 +251,12 @@ def test_returns_token_stats_of_input_shape():
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(kwargs, field):
-    args = {"logits": torch.zeros(2, 3, 5), "token_ids": torch.zeros(2, 3, dtype=torch.long),
-            "mask": None, "temperature": 1.0}
+    args = {
+        "logits": torch.zeros(2, 3, 5),
+        "token_ids": torch.zeros(2, 3, dtype=torch.long),
+        "mask": None,
+        "temperature": 1.0,
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=field):
         token_stats_from_logits(**args)

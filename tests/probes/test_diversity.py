@@ -129,7 +129,9 @@ def test_answer_entropy():
     assert answer_entropy(["\\boxed{4}", "\\boxed{5}"]) == pytest.approx(math.log(2))
     assert answer_entropy(["\\boxed{4}", "no answer"]) == 0.0
     assert answer_entropy(["\\boxed{4}", "no answer"], include_missing=True) == pytest.approx(math.log(2))
-    assert answer_entropy(["4", "4 ", "5"], extract=None) == pytest.approx(answer_entropy(["a", "a", "b"], extract=None))
+    assert answer_entropy(["4", "4 ", "5"], extract=None) == pytest.approx(
+        answer_entropy(["a", "a", "b"], extract=None)
+    )
 
 
 def _brute_pass_at_k(n: int, c: int, k: int) -> float:

@@ -49,7 +49,9 @@ def test_think_then_boxed_preset(text, want):
 
 def test_custom_pattern_uses_dotall_and_search():
     fmt = FormatReward(r"<answer>.+</answer>\Z", name="answer_tag")
-    assert fmt.score(["x <answer>line1\nline2</answer>", "<answer>1</answer> trailing", "<answer></answer>"]).scores.tolist() == [1, 0, 0]
+    assert fmt.score(
+        ["x <answer>line1\nline2</answer>", "<answer>1</answer> trailing", "<answer></answer>"]
+    ).scores.tolist() == [1, 0, 0]
     assert fmt.name == "answer_tag"
 
 
@@ -79,7 +81,12 @@ def test_too_long_completions_score_zero_without_search():
 
 @pytest.mark.parametrize(
     "kwargs,field",
-    [({"pattern": "("}, "pattern"), ({"pattern": 3}, "pattern"), ({"pattern": "x", "max_chars": 0}, "max_chars"), ({"pattern": "x", "name": ""}, "name")],
+    [
+        ({"pattern": "("}, "pattern"),
+        ({"pattern": 3}, "pattern"),
+        ({"pattern": "x", "max_chars": 0}, "max_chars"),
+        ({"pattern": "x", "name": ""}, "name"),
+    ],
 )
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises((ValueError, TypeError), match=field):
@@ -95,7 +102,13 @@ def test_pickle_round_trip(fmt):
 
 
 @settings(max_examples=50, deadline=None)
-@given(prefix=st.text(max_size=40), body=st.text(alphabet="0123456789xy+-^\\/(){ }", max_size=10).filter(lambda b: b.strip() and b.strip()[0] not in "{}"), suffix=st.text(max_size=40))
+@given(
+    prefix=st.text(max_size=40),
+    body=st.text(alphabet="0123456789xy+-^\\/(){ }", max_size=10).filter(
+        lambda b: b.strip() and b.strip()[0] not in "{}"
+    ),
+    suffix=st.text(max_size=40),
+)
 def test_any_text_with_a_boxed_answer_passes_the_boxed_preset(prefix, body, suffix):
     assert FormatReward.boxed().score([f"{prefix}\\boxed{{{body}}}{suffix}"]).scores.tolist() == [1.0]
     # Removing the box (every backslash) always fails it.

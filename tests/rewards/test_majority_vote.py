@@ -80,7 +80,9 @@ def test_string_vote_would_have_picked_the_repeated_string():
 
 
 def test_all_unparsable_group_scores_zero_without_a_label():
-    result = MajorityVote(FractionVerifier()).score(["no idea", "", "\\boxed{}", "hmm"], references=["4", "4", None, "4"])
+    result = MajorityVote(FractionVerifier()).score(
+        ["no idea", "", "\\boxed{}", "hmm"], references=["4", "4", None, "4"]
+    )
     assert result.scores.tolist() == [0.0] * 4
     assert result.details["pseudo_label"] == [None] * 4
     assert result.details["majority_ratio"] == [0.0] * 4
@@ -98,7 +100,12 @@ def test_unparsable_answers_count_in_the_denominator_and_never_win():
 
 @pytest.mark.parametrize(
     "answers,winner",
-    [(("3", "4", "4", "3"), "3"), (("4", "3", "3", "4"), "4"), ((None, "9", "8", "8", "9"), "9"), (("1/2", "6", "0.5", "6"), "1/2")],
+    [
+        (("3", "4", "4", "3"), "3"),
+        (("4", "3", "3", "4"), "4"),
+        ((None, "9", "8", "8", "9"), "9"),
+        (("1/2", "6", "0.5", "6"), "1/2"),
+    ],
 )
 def test_tied_vote_breaks_by_first_seen(answers, winner):
     result = MajorityVote(FractionVerifier()).score(boxed(*answers))
@@ -241,7 +248,9 @@ def test_gated_by_format():
     assert result.details["open"] == [True, True, False, True]
 
 
-answer_lists = st.lists(st.one_of(st.none(), st.sampled_from(["1", "2", "3", "1/2", "0.5", "2/4", "x"])), min_size=1, max_size=9)
+answer_lists = st.lists(
+    st.one_of(st.none(), st.sampled_from(["1", "2", "3", "1/2", "0.5", "2/4", "x"])), min_size=1, max_size=9
+)
 
 
 @settings(max_examples=60, deadline=None)

@@ -131,7 +131,9 @@ def test_compare_rejects_length_mismatch(verifier: MathVerifier) -> None:
 
 
 def test_reasons_and_nan_for_missing_reference(verifier: MathVerifier) -> None:
-    result = verifier.score([r"\boxed{4}", r"\boxed{5}", "", "no math words", r"\boxed{4}"], references=["4", "4", "4", "4", None])
+    result = verifier.score(
+        [r"\boxed{4}", r"\boxed{5}", "", "no math words", r"\boxed{4}"], references=["4", "4", "4", "4", None]
+    )
     assert result.scores[:4].tolist() == [1.0, 0.0, 0.0, 0.0]
     assert math.isnan(result.scores[4])
     assert result.details["reason"] == ["match", "mismatch", "no answer", "no answer", "no reference"]
@@ -157,7 +159,14 @@ def test_long_completion_is_cut_to_its_tail() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("workers", 0), ("timeout", 0), ("timeout", float("inf")), ("max_chars", 0), ("chunk_size", 1.5), ("memory_limit_mb", -1)],
+    [
+        ("workers", 0),
+        ("timeout", 0),
+        ("timeout", float("inf")),
+        ("max_chars", 0),
+        ("chunk_size", 1.5),
+        ("memory_limit_mb", -1),
+    ],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"MathVerifier.{field}"):
@@ -175,7 +184,7 @@ def _injections(tag: str) -> list[str]:
         f"The answer is {cmd}",
         f"\\boxed{{{cmd}}}",
         f"${cmd}$",
-        f"eval(\"{cmd}\")",
+        f'eval("{cmd}")',
         f"x = exec(\"open('{target}', 'w')\")",
         f"(lambda: {cmd})()",
     ]
@@ -224,7 +233,9 @@ def test_pathological_exponent_times_out_and_later_items_still_verify() -> None:
     with MathVerifier(workers=1, timeout=1.5).start() as v:
         pid_before = v._pool.workers[0].process.pid
         start = time.perf_counter()
-        result = v.score([r"\boxed{10^{10^{10^{10}}}}", r"\boxed{3}", r"\boxed{\frac{1}{2}}"], references=["1", "3", "0.5"])
+        result = v.score(
+            [r"\boxed{10^{10^{10^{10}}}}", r"\boxed{3}", r"\boxed{\frac{1}{2}}"], references=["1", "3", "0.5"]
+        )
         elapsed = time.perf_counter() - start
         assert result.details["reason"] == ["timeout", "match", "match"]
         assert result.scores.tolist() == [0.0, 1.0, 1.0]

@@ -30,10 +30,17 @@ def test_letter_forms_match_gpqa_gold(completion: str) -> None:
 
 
 def test_reasons() -> None:
-    r = MultipleChoice().score([r"\boxed{B}", "I cannot tell", r"\boxed{C}", r"\boxed{C}"], references=["C", "C", "Z", None])
+    r = MultipleChoice().score(
+        [r"\boxed{B}", "I cannot tell", r"\boxed{C}", r"\boxed{C}"], references=["C", "C", "Z", None]
+    )
     assert r.scores[:3].tolist() == [0.0, 0.0, 0.0]
     assert math.isnan(r.scores[3])
-    assert r.details["reason"] == ["mismatch", "no answer", "error: reference is not one of the choices", "no reference"]
+    assert r.details["reason"] == [
+        "mismatch",
+        "no answer",
+        "error: reference is not one of the choices",
+        "no reference",
+    ]
 
 
 def test_reference_forms_are_normalised() -> None:

@@ -183,7 +183,10 @@ _CHILD = textwrap.dedent(
 def test_same_seed_gives_same_scores_in_another_process():
     # a different str-hash salt in the child must not matter
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", _CHILD],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "PYTHONHASHSEED": "12345"},
     )
     theirs = json.loads(child.stdout)
@@ -191,7 +194,9 @@ def test_same_seed_gives_same_scores_in_another_process():
     for level in ("sample", "prompt"):
         for kind in ({"flip": 0.3}, {"false_positive": 0.2, "false_negative": 0.4}, {"gaussian": 0.7}):
             r = NoisyReward(Column(), level=level, seed=1234, **kind)
-            b = Rollouts.build(["c"] * 64, prompts=[f"p{i % 8}" for i in range(64)], clean=[float(i % 2) for i in range(64)])
+            b = Rollouts.build(
+                ["c"] * 64, prompts=[f"p{i % 8}" for i in range(64)], clean=[float(i % 2) for i in range(64)]
+            )
             ours[level + str(sorted(kind))] = [r(b).scores.tolist() for _ in range(3)]
     assert theirs == ours
     # the runs are not trivially equal: the sample-level stream changes between calls

@@ -134,19 +134,22 @@ def test_beyond_the_tolerance_does_not_match(gold: float, rel: float, abs_: floa
 
 
 @given(_gold, _gold, _rel, _abs, _rel, _abs)
-def test_a_looser_tolerance_keeps_every_match(gold: float, answer: float, r1: float, a1: float, r2: float, a2: float) -> None:
+def test_a_looser_tolerance_keeps_every_match(
+    gold: float, answer: float, r1: float, a1: float, r2: float, a2: float
+) -> None:
     assume(r1 <= r2 and a1 <= a2)
     if _matches(NumericMatch(rel_tol=r1, abs_tol=a1), gold, answer):
         assert _matches(NumericMatch(rel_tol=r2, abs_tol=a2), gold, answer)
 
 
-@given(st.integers(min_value=-10**12, max_value=10**12))
+@given(st.integers(min_value=-(10**12), max_value=10**12))
 def test_thousands_separators_parse_to_the_integer(n: int) -> None:
     assert parse_number(f"{n:,}") == float(n)
 
 
 @pytest.mark.parametrize(
-    ("field", "value"), [("rel_tol", -1.0), ("abs_tol", float("nan")), ("percent", "ratio"), ("last_number_fallback", "no")]
+    ("field", "value"),
+    [("rel_tol", -1.0), ("abs_tol", float("nan")), ("percent", "ratio"), ("last_number_fallback", "no")],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=f"NumericMatch.{field}"):

@@ -68,13 +68,24 @@ def test_pickle_round_trip_carries_the_counter():
 
 def test_same_scores_in_another_process():
     code = "from weakreward import RandomReward; r = RandomReward(p=0.5, seed=123); r.score(['x']); print(r.score(['x'] * 40).scores.astype(int).tolist())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "77"})
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "77"}
+    )
     here = RandomReward(p=0.5, seed=123)
     here.score(["x"])
     assert out.stdout.strip() == str(here.score(["x"] * 40).scores.astype(int).tolist())
 
 
-@pytest.mark.parametrize("kwargs,field", [({"p": 1.2}, "p"), ({"p": -0.1}, "p"), ({"p": float("nan")}, "p"), ({"seed": 1.5}, "seed"), ({"seed": "1"}, "seed")])
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"p": 1.2}, "p"),
+        ({"p": -0.1}, "p"),
+        ({"p": float("nan")}, "p"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": "1"}, "seed"),
+    ],
+)
 def test_bad_config_names_the_field(kwargs, field):
     with pytest.raises((ValueError, TypeError), match=field):
         RandomReward(**kwargs)

@@ -13,7 +13,12 @@ pytest.importorskip("reasoning_gym")
 
 from weakreward import ReasoningGymVerifier  # noqa: E402
 
-ROWS = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "fixtures" / "reasoning_gym_graph_rows.jsonl").read_text().splitlines()]
+ROWS = [
+    json.loads(line)
+    for line in (Path(__file__).resolve().parents[1] / "fixtures" / "reasoning_gym_graph_rows.jsonl")
+    .read_text()
+    .splitlines()
+]
 ISLAND = [r for r in ROWS if json.loads(r["extra_info"])["source_dataset"] == "largest_island"]
 LOCK = [r for r in ROWS if json.loads(r["extra_info"])["source_dataset"] == "quantum_lock"]
 

@@ -55,6 +55,7 @@ def test_pickle_round_trip():
     reward = pickle.loads(pickle.dumps(SelfCertainty()))
     assert isinstance(reward, SelfCertainty) and reward.needs == frozenset({"token_stats.self_certainty"})
     ts = token_stats_from_logits(torch.tensor([[[1.0, 0.0, -1.0]]]), torch.tensor([[0]]))
-    assert reward(Rollouts.build(["x"], token_stats=ts)).scores.tolist() == SelfCertainty()(
-        Rollouts.build(["x"], token_stats=ts)
-    ).scores.tolist()
+    assert (
+        reward(Rollouts.build(["x"], token_stats=ts)).scores.tolist()
+        == SelfCertainty()(Rollouts.build(["x"], token_stats=ts)).scores.tolist()
+    )

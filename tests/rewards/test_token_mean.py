@@ -45,7 +45,9 @@ def test_values_are_the_signed_token_means():
 
 @pytest.mark.parametrize("cls", REWARDS)
 def test_empty_and_non_finite_completions_are_nan_with_a_reason(cls):
-    ts = TokenStats.from_ragged([[], [float("nan"), -1.0], [-1.0]], [[], [float("nan"), 1.0], [1.0]], [[], [float("nan"), 1.0], [1.0]])
+    ts = TokenStats.from_ragged(
+        [[], [float("nan"), -1.0], [-1.0]], [[], [float("nan"), 1.0], [1.0]], [[], [float("nan"), 1.0], [1.0]]
+    )
     result = cls()(Rollouts.build(["", "xy", "z"], token_stats=ts))
     assert math.isnan(result.scores[0]) and math.isnan(result.scores[1]) and not math.isnan(result.scores[2])
     assert result.details["reason"] == ["empty", "non-finite", "ok"]

@@ -192,4 +192,3 @@ class TRLReward:
         if callable(log_extra):
             for key, column in scalar_columns(result.details).items():
                 log_extra(f"{self.__name__}/{key}", [None if is_missing(v) else v for v in column])
-

@@ -20,7 +20,7 @@ from weakreward.rewards.base import Verifier
 
 K = TypeVar("K", bound=Hashable)
 
-WrongAnswer = Union[Callable[[Problem], Union[str, None]], Mapping[Any, Union[str, None]]]
+WrongAnswer = Union[Callable[[Problem], str | None], Mapping[Any, str | None]]
 """A wrong-answer source: ``callable(problem) -> str | None``, or a mapping keyed by position in the
 problem list (int) or by `Problem.key` (the prompt's text key), such as `mine_wrong_answers` returns."""
 
@@ -44,7 +44,9 @@ def _lookup(source: WrongAnswer, position: int, problem: Problem) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise TypeError(f"corrupt_labels: the wrong answer for problem {position} must be a str or None, got {type(value).__name__}")
+        raise TypeError(
+            f"corrupt_labels: the wrong answer for problem {position} must be a str or None, got {type(value).__name__}"
+        )
     return value if value.strip() else None
 
 
@@ -106,7 +108,9 @@ def corrupt_labels(
     if on_missing not in ("resample", "keep"):
         raise ValueError(f"corrupt_labels: on_missing must be 'resample' or 'keep', got {on_missing!r}")
     if not (callable(wrong_answer) or isinstance(wrong_answer, Mapping)):
-        raise TypeError(f"corrupt_labels: wrong_answer must be a callable or a mapping, got {type(wrong_answer).__name__}")
+        raise TypeError(
+            f"corrupt_labels: wrong_answer must be a callable or a mapping, got {type(wrong_answer).__name__}"
+        )
     n = len(pool)
     target = math.floor(float(gamma) * n + 0.5)
     order = np.random.default_rng(seed).permutation(n).tolist()
@@ -236,7 +240,9 @@ def mine_wrong_answers(
     out: dict[Any, str | None] = {}
     for position, (key, samples) in enumerate(items):
         if isinstance(samples, str):
-            raise TypeError(f"mine_wrong_answers: the samples of problem {key!r} must be a list of strings, not a string")
+            raise TypeError(
+                f"mine_wrong_answers: the samples of problem {key!r} must be a list of strings, not a string"
+            )
         if isinstance(references, Mapping):
             if key not in references:
                 raise ValueError(f"mine_wrong_answers: no reference for problem {key!r}")
@@ -248,7 +254,9 @@ def mine_wrong_answers(
         if gold is None:
             out[key] = None
             continue
-        answers = [a for a in (samples if extracted else (verifier.extract(c) for c in samples)) if a is not None and a.strip()]
+        answers = [
+            a for a in (samples if extracted else (verifier.extract(c) for c in samples)) if a is not None and a.strip()
+        ]
         clusters = cluster_answers(answers, verifier)
         if not clusters:
             out[key] = None

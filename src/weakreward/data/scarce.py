@@ -65,7 +65,9 @@ def scarce(
     pool = as_problems(problems)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise ValueError(f"scarce: n must be a positive int, got {n!r}")
-    if repeat_to is not None and (isinstance(repeat_to, bool) or not isinstance(repeat_to, (int, np.integer)) or repeat_to <= 0):
+    if repeat_to is not None and (
+        isinstance(repeat_to, bool) or not isinstance(repeat_to, (int, np.integer)) or repeat_to <= 0
+    ):
         raise ValueError(f"scarce: repeat_to must be a positive int or None, got {repeat_to!r}")
     rng = np.random.default_rng(seed)
     if difficulty is None:
@@ -80,7 +82,9 @@ def scarce(
     return picked
 
 
-def _round_robin(pool: list[Problem], n: int, model: str, rng: np.random.Generator, bins: tuple[int, ...]) -> list[Problem]:
+def _round_robin(
+    pool: list[Problem], n: int, model: str, rng: np.random.Generator, bins: tuple[int, ...]
+) -> list[Problem]:
     if not bins or len(set(bins)) != len(bins):
         raise ValueError(f"scarce: bins must be distinct values, got {bins!r}")
     if not any(model in p.difficulty for p in pool):
@@ -94,8 +98,7 @@ def _round_robin(pool: list[Problem], n: int, model: str, rng: np.random.Generat
     eligible = sum(len(v) for v in members.values())
     if n > eligible:
         raise ValueError(
-            f"scarce: n={n} exceeds the {eligible} problems with {model!r} difficulty in bins "
-            f"{min(bins)}..{max(bins)}"
+            f"scarce: n={n} exceeds the {eligible} problems with {model!r} difficulty in bins {min(bins)}..{max(bins)}"
         )
     # One shuffled queue per bin; a pass pops one problem from each bin that still has one.
     queues = {b: [idx[j] for j in rng.permutation(len(idx))] for b, idx in members.items()}

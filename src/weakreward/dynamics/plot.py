@@ -58,14 +58,21 @@ def plot_saturation(
     if math.isfinite(report.threshold):
         ax.axhline(report.threshold, color="tab:blue", ls=":", lw=1, label=f"{report.eps:g}·r_max")
     if report.tail and report.num_steps:
-        ax.axvspan(max(report.t_eff, 0) + 0.5, report.num_steps + 0.5, color="0.9", zorder=0, label=f"last {report.tail} steps")
+        ax.axvspan(
+            max(report.t_eff, 0) + 0.5, report.num_steps + 0.5, color="0.9", zorder=0, label=f"last {report.tail} steps"
+        )
     if report.t_sat is not None:
         ax.axvline(report.t_sat, color="tab:red", ls="--", lw=1.2, label=f"t_sat = {report.t_sat}")
     handles, labels = ax.get_legend_handles_labels()
     if report.heldout_steps:
         ax2 = ax.twinx()
         ax2.plot(
-            report.heldout_steps, report.heldout_values, color="tab:orange", marker="o", ms=4, lw=1.2,
+            report.heldout_steps,
+            report.heldout_values,
+            color="tab:orange",
+            marker="o",
+            ms=4,
+            lw=1.2,
             label=report.metric or "held-out",
         )
         ax2.set_ylabel(report.metric or "held-out metric", color="tab:orange")

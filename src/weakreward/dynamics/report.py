@@ -164,10 +164,18 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--reward-key", default="reward/mean", help="training reward key (default: reward/mean)")
     parser.add_argument("--eps", type=float, default=0.99, help="saturation fraction of r_max (default: 0.99)")
     parser.add_argument("--tail", type=int, default=50, help="last steps that cannot be t_sat (default: 50)")
-    parser.add_argument("--rapid-before", type=int, default=100, help="rapid saturation when t_sat < this (default: 100)")
-    parser.add_argument("--smooth", type=int, default=1, help="moving-average width for noisy rewards (default: 1 = none)")
-    parser.add_argument("--interpolation", choices=("linear", "nearest"), default="linear",
-                        help="how the held-out metric is read between evaluations (default: linear)")
+    parser.add_argument(
+        "--rapid-before", type=int, default=100, help="rapid saturation when t_sat < this (default: 100)"
+    )
+    parser.add_argument(
+        "--smooth", type=int, default=1, help="moving-average width for noisy rewards (default: 1 = none)"
+    )
+    parser.add_argument(
+        "--interpolation",
+        choices=("linear", "nearest"),
+        default="linear",
+        help="how the held-out metric is read between evaluations (default: linear)",
+    )
     parser.add_argument("--plot", default=None, help="PNG path (default: RUN_DIR/saturation.png)")
     parser.add_argument("--no-plot", action="store_true", help="print the table only")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")

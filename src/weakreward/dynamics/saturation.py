@@ -367,7 +367,9 @@ def saturation_report(
     steps = [s for s, _ in items]
     values = [v for _, v in items]
     if steps[0] != 0:
-        notes.append(f"no evaluation before training (step 0): M(0) is taken from the first evaluation, step {steps[0]}")
+        notes.append(
+            f"no evaluation before training (step 0): M(0) is taken from the first evaluation, step {steps[0]}"
+        )
     report.m0 = values[0]
     if t_sat is None:
         return report

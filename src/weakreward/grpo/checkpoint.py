@@ -70,7 +70,9 @@ def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = Non
         generator.set_state(state["generator"])
 
 
-def save_checkpoint(ckpt_root: str | os.PathLike[str], step: int, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> Path:
+def save_checkpoint(
+    ckpt_root: str | os.PathLike[str], step: int, weights: dict[str, torch.Tensor], state: dict[str, Any]
+) -> Path:
     """Write ``step-{step:06d}`` under ``ckpt_root`` atomically and return its path.
 
     Args:

@@ -86,7 +86,9 @@ class GRPOConfig(BaseModel):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
     adam_betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas.")
     adam_eps: float = Field(1e-8, gt=0, description="AdamW epsilon.")
-    grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient's global norm to this; None = no clipping.")
+    grad_clip: float | None = Field(
+        1.0, gt=0, description="Clip the gradient's global norm to this; None = no clipping."
+    )
 
     # -- objective ----------------------------------------------------------------------------------
     beta: float = Field(
@@ -95,12 +97,15 @@ class GRPOConfig(BaseModel):
     kl_estimator: Literal["k3", "k1", "k2"] = Field(
         "k3", description="KL(π‖π_ref) estimator per token: k3 = exp(r) − r − 1 with r = log π_ref − log π."
     )
-    clip_eps: float = Field(0.2, gt=0, lt=1, description="PPO clip range ε: the ratio is clipped to [1 − ε, 1 + ε_high].")
+    clip_eps: float = Field(
+        0.2, gt=0, lt=1, description="PPO clip range ε: the ratio is clipped to [1 − ε, 1 + ε_high]."
+    )
     clip_eps_high: float | None = Field(
         None, gt=0, description="Upper clip ε_high (DAPO's clip-higher, e.g. 0.28); None = clip_eps."
     )
     dual_clip: float | None = Field(
-        None, description="Dual-clip constant c > 1 (Ye et al. 2020): for negative advantages the loss is capped at −c·A."
+        None,
+        description="Dual-clip constant c > 1 (Ye et al. 2020): for negative advantages the loss is capped at −c·A.",
     )
     advantage_norm: Literal["group", "none", "batch"] = Field(
         "group",
@@ -128,11 +133,13 @@ class GRPOConfig(BaseModel):
 
     # -- model --------------------------------------------------------------------------------------
     lora: LoRAConfig | None = Field(
-        None, description="LoRA adapters (a mapping of LoRAConfig fields, or true for the defaults); None = full fine-tuning."
+        None,
+        description="LoRA adapters (a mapping of LoRAConfig fields, or true for the defaults); None = full fine-tuning.",
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Parameter dtype of the policy.")
     autocast: bool = Field(
-        True, description="On CUDA with float32 parameters, run the forward passes under bf16 autocast (no effect on the CPU)."
+        True,
+        description="On CUDA with float32 parameters, run the forward passes under bf16 autocast (no effect on the CPU).",
     )
     device: str = Field("auto", description='"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".')
     seed: int = Field(0, description="Seeds the problem order, sampling and every RNG the trainer owns.")
@@ -144,12 +151,15 @@ class GRPOConfig(BaseModel):
 
     # -- output -------------------------------------------------------------------------------------
     run_dir: str = Field("runs/grpo", description="Folder for metrics.jsonl, checkpoints/ and the final weights.")
-    save_every: int = Field(50, ge=0, description="Checkpoint every k steps (and after the last); 0 = only after the last.")
+    save_every: int = Field(
+        50, ge=0, description="Checkpoint every k steps (and after the last); 0 = only after the last."
+    )
     keep_checkpoints: int = Field(2, gt=0, description="How many recent checkpoints to keep.")
     resume: str | None = Field(
-        None, description='"latest" continues from the newest checkpoint in run_dir (starts fresh if none); '
+        None,
+        description='"latest" continues from the newest checkpoint in run_dir (starts fresh if none); '
         "a path resumes from that checkpoint folder; None starts fresh, replacing metrics.jsonl and "
-        "checkpoints/ of an earlier run in run_dir."
+        "checkpoints/ of an earlier run in run_dir.",
     )
     progress: bool = Field(True, description="Show a tqdm progress bar on stderr.")
 
@@ -223,7 +233,11 @@ def _document_fields(cls: type[BaseModel]) -> None:
         lines.append(f"    {name} ({kind}): {info.description} Default: ``{default}``.")
     section = "\n".join("    " + line for line in lines) + "\n\n    "
     doc = cls.__doc__ or ""
-    cls.__doc__ = doc.replace("Examples:", section.lstrip() + "Examples:", 1) if "Examples:" in doc else doc.rstrip() + "\n\n" + section
+    cls.__doc__ = (
+        doc.replace("Examples:", section.lstrip() + "Examples:", 1)
+        if "Examples:" in doc
+        else doc.rstrip() + "\n\n" + section
+    )
 
 
 _document_fields(GRPOConfig)
@@ -248,4 +262,3 @@ def paper_config(**overrides: Any) -> GRPOConfig:
     }
     base.update(overrides)
     return GRPOConfig(**base)
-

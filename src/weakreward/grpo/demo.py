@@ -9,45 +9,17 @@ CPU cores.
 from __future__ import annotations
 
 import math
-import random
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from weakreward.data.arithmetic import arithmetic_problems
 from weakreward.grpo.callbacks import Callback
 from weakreward.grpo.config import GRPOConfig, LoRAConfig
 
-SYSTEM_PROMPT = "Be brief."
 # Operands 1..10: SmolLM2-135M gets about a third of these right at temperature 1, leaving room to learn.
 DEMO_MAX_OPERAND = 10
-FEW_SHOT = (
-    {"role": "user", "content": "What is 2 + 3?"},
-    {"role": "assistant", "content": "2 + 3 = \\boxed{5}"},
-)
-
-
-def arithmetic_problems(n: int, *, seed: int = 0, low: int = 1, high: int = 20, ops: str = "+-") -> list[dict[str, Any]]:
-    """``n`` chat-message arithmetic problems ``a op b`` with ``a, b`` in ``[low, high]``.
-
-    Each prompt carries one worked example (``2 + 3 = \\boxed{5}``) to show the answer format; the answer
-    is the exact integer result. Subtractions keep ``a ≥ b`` so results are non-negative.
-
-    Examples:
-        >>> p = arithmetic_problems(2, seed=1)
-        >>> sorted(p[0]), p[0]["prompt"][-1]["role"]
-        (['answer', 'prompt'], 'user')
-    """
-    rng = random.Random(seed)
-    out = []
-    for _ in range(n):
-        a, b, op = rng.randint(low, high), rng.randint(low, high), rng.choice(ops)
-        if op == "-" and b > a:
-            a, b = b, a
-        result = a + b if op == "+" else a - b
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, *FEW_SHOT, {"role": "user", "content": f"What is {a} {op} {b}?"}]
-        out.append({"prompt": messages, "answer": str(result)})
-    return out
 
 
 def demo_config(**overrides: Any) -> GRPOConfig:
@@ -150,7 +122,9 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path:
     return path
 
 
-def run_demo(run_dir: str = "runs/demo", *, steps: int | None = None, seed: int = 0, resume: bool = False, **overrides: Any) -> dict[str, float]:
+def run_demo(
+    run_dir: str = "runs/demo", *, steps: int | None = None, seed: int = 0, resume: bool = False, **overrides: Any
+) -> dict[str, float]:
     """Train SmolLM2-135M-Instruct on the arithmetic task under ``NoisyReward(MathVerifier(), flip=0.2)``.
 
     Prints a per-step table, writes ``run_dir/metrics.jsonl`` and ``run_dir/curves.png``, and returns
@@ -165,9 +139,11 @@ def run_demo(run_dir: str = "runs/demo", *, steps: int | None = None, seed: int 
     config = demo_config(run_dir=run_dir, seed=seed, resume="latest" if resume else None, **overrides)
     verifier = MathVerifier()
     reward = NoisyReward(verifier, flip=0.2, seed=seed)
-    print(f"weakreward demo: SmolLM2-135M-Instruct (GGUF), LoRA r={config.lora.r if config.lora else '-'}, "
-          f"{config.steps} steps x {config.prompts_per_step} prompts x {config.group_size} samples, reward {reward.name}",
-          flush=True)
+    print(
+        f"weakreward demo: SmolLM2-135M-Instruct (GGUF), LoRA r={config.lora.r if config.lora else '-'}, "
+        f"{config.steps} steps x {config.prompts_per_step} prompts x {config.group_size} samples, reward {reward.name}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     trainer = GRPOTrainer(
         "smollm2-gguf",

@@ -77,12 +77,14 @@ def make_engine(name: str, model: Any, tokenizer: Any, config: Any, device: Any 
         except ModuleNotFoundError as err:
             if err.name is not None and module.startswith(err.name):
                 raise ValueError(
-                    f'engine={name!r} needs the module {module}, which is not available in this install: '
+                    f"engine={name!r} needs the module {module}, which is not available in this install: "
                     'use engine="hf" (or "auto")'
                 ) from err
             raise
         if name not in _ENGINES:
             raise ValueError(f"{module} was imported but did not call register_engine({name!r}, ...)")
     if name not in _ENGINES:
-        raise ValueError(f"engine must be one of {sorted(set(_ENGINES) | set(_ENGINE_MODULES) | {'auto'})}, got {name!r}")
+        raise ValueError(
+            f"engine must be one of {sorted(set(_ENGINES) | set(_ENGINE_MODULES) | {'auto'})}, got {name!r}"
+        )
     return _ENGINES[name](model, tokenizer, config)

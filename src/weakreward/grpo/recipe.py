@@ -56,7 +56,7 @@ class DataSpec(BaseModel):
         if (self.builtin is None) == (self.path is None):
             raise ValueError("a data spec needs exactly one of builtin or path")
         if self.builtin is not None:
-            from weakreward.grpo.demo import arithmetic_problems
+            from weakreward.data import arithmetic_problems
 
             problems: list[Any] = arithmetic_problems(self.n, seed=self.seed)
         else:
@@ -118,7 +118,9 @@ class TrainRecipe(BaseModel):
     tokenizer: str | None = Field(None, description="Tokenizer folder; default: the model's own.")
     reward: dict[str, Any] = Field(description="The training reward spec (a mapping with type).")
     monitors: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Monitor reward specs by name.")
-    eval_reward: dict[str, Any] | None = Field(None, description="Evaluation reward spec; default: the training reward.")
+    eval_reward: dict[str, Any] | None = Field(
+        None, description="Evaluation reward spec; default: the training reward."
+    )
     train_data: DataSpec = Field(description="Training problems.")
     eval_data: DataSpec | None = Field(None, description="Evaluation problems (used when grpo.eval_every > 0).")
     grpo: GRPOConfig = Field(default_factory=GRPOConfig, description="The trainer's configuration.")

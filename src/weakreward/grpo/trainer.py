@@ -308,7 +308,9 @@ class GRPOTrainer:
         # On CUDA the forward runs under bf16 autocast over float32 master weights (updates of lr 1e-6
         # would vanish in bf16 parameters); on the CPU autocast is off.
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
-            out = model(input_ids=ids, attention_mask=attn.long(), position_ids=positions, use_cache=False, logits_to_keep=t + 1)
+            out = model(
+                input_ids=ids, attention_mask=attn.long(), position_ids=positions, use_cache=False, logits_to_keep=t + 1
+            )
         logits = out.logits[:, -(t + 1) : -1]  # [b, T, V]: logits[:, i] predicts c_ids[:, i]
         return token_stats_from_logits(logits, c_ids, c_mask, temperature)
 
@@ -323,7 +325,9 @@ class GRPOTrainer:
         size = self.config.micro_batch_size or n
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
-    def _rollouts(self, problems: Sequence[_Problem], gen: Generation, stats: TokenStats | None, groups: Sequence[Hashable]) -> Rollouts:
+    def _rollouts(
+        self, problems: Sequence[_Problem], gen: Generation, stats: TokenStats | None, groups: Sequence[Hashable]
+    ) -> Rollouts:
         keys = sorted({k for p in problems for k in p.extras})
         return Rollouts(
             prompts=tuple(p.prompt for p in problems),
@@ -387,11 +391,17 @@ class GRPOTrainer:
             ref_logprobs = torch.cat([self._reference_logprobs(gen, rows) for rows in batches])
         totals = {"total_tokens": float(mask.sum()), "total_seqs": b, "max_tokens": cfg.max_new_tokens}
         # Running sums stay on the device: one host sync after the loop, not one per micro-batch.
-        sums = {k: torch.zeros((), device=self.device) for k in ("loss", "policy_loss", "kl", "clip_frac", "ratio_mean")}
+        sums = {
+            k: torch.zeros((), device=self.device) for k in ("loss", "policy_loss", "kl", "clip_frac", "ratio_mean")
+        }
         grad_norm = 0.0
         for _update in range(cfg.updates_per_batch):
             for k, rows in enumerate(batches):
-                lp = live_stats[k].logprobs if reuse_forward else self._token_stats(self.model, gen, rows, cfg.temperature).logprobs
+                lp = (
+                    live_stats[k].logprobs
+                    if reuse_forward
+                    else self._token_stats(self.model, gen, rows, cfg.temperature).logprobs
+                )
                 out = policy_loss(
                     lp,
                     old_logprobs[rows],
@@ -489,7 +499,12 @@ class GRPOTrainer:
             problems = [p for p in chunk for _ in range(n)]
             ids, mask = self._encode([p.prompt for p in problems])
             gen = self.engine.generate(
-                ids, mask, max_new_tokens=cfg.max_new_tokens, temperature=temperature, top_p=cfg.top_p, generator=self.generator
+                ids,
+                mask,
+                max_new_tokens=cfg.max_new_tokens,
+                temperature=temperature,
+                top_p=cfg.top_p,
+                generator=self.generator,
             )
             stats = None
             if needs_stats:
@@ -529,7 +544,9 @@ class GRPOTrainer:
         params = dict(self.trainable)
         missing = sorted(set(params) - set(weights))
         if missing:
-            raise ValueError(f"checkpoint {path} lacks {len(missing)} trainable tensors, e.g. {missing[:3]}: was it saved with another lora setting?")
+            raise ValueError(
+                f"checkpoint {path} lacks {len(missing)} trainable tensors, e.g. {missing[:3]}: was it saved with another lora setting?"
+            )
         with torch.no_grad():
             for name, p in params.items():
                 p.copy_(weights[name].to(p.device, p.dtype))
@@ -580,7 +597,9 @@ class GRPOTrainer:
         if resumed_at is None and self.checkpoint_dir.exists():
             # A fresh run replaces the folder's previous run: stale checkpoints must not be resumed later.
             shutil.rmtree(self.checkpoint_dir)
-        self._metrics = MetricsWriter(self.run_dir / "metrics.jsonl", resume_step=resumed_at if resumed_at is not None else None)
+        self._metrics = MetricsWriter(
+            self.run_dir / "metrics.jsonl", resume_step=resumed_at if resumed_at is not None else None
+        )
         if resumed_at is not None:
             self.history = [r for r in read_metrics(self._metrics.path) if r["step"] > 0]
         (self.run_dir / "config.json").write_text(cfg.model_dump_json(indent=2))
@@ -594,7 +613,14 @@ class GRPOTrainer:
             for cb in self.callbacks:
                 cb.on_evaluate(self, 0, eval_out)
         ran: list[dict[str, Any]] = []
-        bar = tqdm(total=cfg.steps, initial=self.step, file=sys.stderr, disable=not cfg.progress, desc="grpo", dynamic_ncols=True)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            file=sys.stderr,
+            disable=not cfg.progress,
+            desc="grpo",
+            dynamic_ncols=True,
+        )
         try:
             while self.step < cfg.steps:
                 step = self.step + 1

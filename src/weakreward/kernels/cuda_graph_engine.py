@@ -207,9 +207,7 @@ class CudaGraphEngine:
     # -- generation ------------------------------------------------------------------------------------
 
     def _device_generator(self, generator: torch.Generator | None) -> torch.Generator | None:
-        if generator is None or generator.device == self.device or (
-            generator.device.type == self.device.type == "cpu"
-        ):
+        if generator is None or generator.device == self.device or (generator.device.type == self.device.type == "cpu"):
             return generator
         # A CPU generator for a CUDA engine: seed a device generator from it (one host draw per call),
         # so runs with the same seed repeat and the per-token noise never crosses the bus.
@@ -281,9 +279,7 @@ class CudaGraphEngine:
         out_ids, out_mask = out_ids[:, :width], out_mask[:, :width]
         rows = out_ids.masked_fill(~out_mask, self.pad_id).tolist()
         lengths = out_mask.sum(-1).tolist()
-        completions = self.tokenizer.batch_decode(
-            [row[:n] for row, n in zip(rows, lengths)], skip_special_tokens=True
-        )
+        completions = self.tokenizer.batch_decode([row[:n] for row, n in zip(rows, lengths)], skip_special_tokens=True)
         return Generation(
             prompt_ids=ids,
             prompt_mask=mask,

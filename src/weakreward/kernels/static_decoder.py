@@ -19,6 +19,7 @@ snapshot buffer holding ``W + Σ_adapters ΔW`` in the compute dtype, refreshed 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -293,7 +294,9 @@ class StaticDecoder:
 
     # -- prefill and decode ----------------------------------------------------------------------------
 
-    def prefill(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, all_logits: bool = False) -> torch.Tensor:
+    def prefill(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, all_logits: bool = False
+    ) -> torch.Tensor:
         """Run the (left-padded) prompts, fill cache slots ``0..P-1`` and set the decode state.
 
         Args:
@@ -306,7 +309,9 @@ class StaticDecoder:
         """
         b, p = input_ids.shape
         if b != self.batch_size or p >= self.max_len:
-            raise ValueError(f"prefill of {tuple(input_ids.shape)} does not fit setup({self.batch_size}, {self.max_len})")
+            raise ValueError(
+                f"prefill of {tuple(input_ids.shape)} does not fit setup({self.batch_size}, {self.max_len})"
+            )
         mask = attention_mask.to(device=self.device, dtype=torch.bool)
         ids = input_ids.to(self.device)
         # Positions count real tokens, as Hugging Face's generate does for left padding.

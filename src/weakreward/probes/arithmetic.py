@@ -226,8 +226,20 @@ def normalize_math_text(text: str) -> str:
         if not count:
             break
     s = _COMMAND.sub(" @ ", s)  # any other command blocks the expression around it
-    for a, b in (("{", "("), ("}", ")"), ("×", "*"), ("·", "*"), ("∙", "*"), ("⋅", "*"), ("✕", "*"),
-                 ("÷", "/"), ("−", "-"), ("**", "^"), ("==", "="), ("≃", "≈")):
+    for a, b in (
+        ("{", "("),
+        ("}", ")"),
+        ("×", "*"),
+        ("·", "*"),
+        ("∙", "*"),
+        ("⋅", "*"),
+        ("✕", "*"),
+        ("÷", "/"),
+        ("−", "-"),
+        ("**", "^"),
+        ("==", "="),
+        ("≃", "≈"),
+    ):
         s = s.replace(a, b)
     return _THOUSANDS.sub(lambda m: m.group(1).replace(",", ""), s)
 
@@ -293,7 +305,11 @@ def _within_written_precision(exact: sympy.Expr, written: sympy.Rational, places
     diff = abs(sympy.N(exact - written, 30))
     if diff <= unit / 2:
         return True  # rounded
-    if diff < unit and abs(sympy.N(exact, 30)) >= abs(written) and sympy.sign(sympy.N(exact, 30)) == sympy.sign(written):
+    if (
+        diff < unit
+        and abs(sympy.N(exact, 30)) >= abs(written)
+        and sympy.sign(sympy.N(exact, 30)) == sympy.sign(written)
+    ):
         return True  # truncated: 2/3 = 0.66
     return bool(approximate and diff <= sympy.Rational(1, 100) * abs(sympy.N(exact, 30)))
 
@@ -320,7 +336,9 @@ def _compare(lhs: str, rhs: str, approximate: bool) -> tuple[bool | None, str]:
         places, written, exact = min(literals, key=lambda x: x[0])
         if _within_written_precision(exact, written, places, approximate):
             return True, "holds to the written precision"
-    elif approximate and abs(sympy.N(a - b, 30)) <= sympy.Rational(1, 100) * max(abs(sympy.N(a, 30)), abs(sympy.N(b, 30))):
+    elif approximate and abs(sympy.N(a - b, 30)) <= sympy.Rational(1, 100) * max(
+        abs(sympy.N(a, 30)), abs(sympy.N(b, 30))
+    ):
         return True, "holds to the written precision"
     return False, f"false: {lhs.strip()} = {_show(a)}"
 

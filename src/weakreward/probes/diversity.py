@@ -289,7 +289,9 @@ def _entropy(counts: Sequence[int]) -> float:
     return float(-sum((c / total) * math.log(c / total) for c in counts if c > 0))
 
 
-def diversity_from_clusters(clusters: Sequence[Hashable], normalize: Literal["responses", "clusters"] = "responses") -> DiversityResult:
+def diversity_from_clusters(
+    clusters: Sequence[Hashable], normalize: Literal["responses", "clusters"] = "responses"
+) -> DiversityResult:
     """``H``, ``N_eff`` and ``Div`` from given cluster labels (one per response).
 
     Examples:

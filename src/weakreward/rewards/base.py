@@ -123,7 +123,9 @@ class Reward(abc.ABC):
                     "with weakreward.token_stats_from_logits(logits, token_ids, mask, temperature)"
                 )
             if head == "extras" and tail not in rollouts.extras:
-                raise ValueError(f"{self.name} needs the extras column {tail!r}; the rollouts have {sorted(rollouts.extras)}")
+                raise ValueError(
+                    f"{self.name} needs the extras column {tail!r}; the rollouts have {sorted(rollouts.extras)}"
+                )
 
     # -- scripts --------------------------------------------------------------------------------
     def score(
@@ -141,9 +143,7 @@ class Reward(abc.ABC):
             >>> ExactMatch().score(["\\\\boxed{4}", "\\\\boxed{5}"], references=["4", "4"]).scores.tolist()
             [1.0, 0.0]
         """
-        return self(
-            Rollouts.build(completions, prompts=prompts, references=references, group_ids=group_ids, **extras)
-        )
+        return self(Rollouts.build(completions, prompts=prompts, references=references, group_ids=group_ids, **extras))
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -385,7 +385,11 @@ class MathVerifier(Verifier):
     # -- verification ---------------------------------------------------------------------------
     @property
     def _options(self) -> dict[str, Any]:
-        return {"float_rounding": self.float_rounding, "numeric_precision": self.numeric_precision, "strict": self.strict}
+        return {
+            "float_rounding": self.float_rounding,
+            "numeric_precision": self.numeric_precision,
+            "strict": self.strict,
+        }
 
     def _tail(self, text: str) -> str:
         return text if len(text) <= self.max_chars else text[-self.max_chars :]

@@ -316,7 +316,6 @@ class NoiseCorrected(Wrapper):
         details.update(namespaced(self.inner.name, inner, with_score=False))
         return RewardResult(scores, details)
 
-
     def __repr__(self) -> str:
         c = self.config
         return f"NoiseCorrected({self.inner!r}, false_positive={c.false_positive}, false_negative={c.false_negative})"

@@ -19,7 +19,9 @@ __all__ = ["NumericMatch", "parse_number"]
 
 _MAX_NUMBER_CHARS = 200
 _PLAIN = re.compile(r"[-+]?(?:(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-_TIMES_TEN = re.compile(r"(?P<m>[-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*\^\s*\{?\s*(?P<e>[-+]?\d+)\s*\}?")
+_TIMES_TEN = re.compile(
+    r"(?P<m>[-+]?(?:\d+(?:\.\d*)?|\.\d+))\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*\^\s*\{?\s*(?P<e>[-+]?\d+)\s*\}?"
+)
 _FRAC = re.compile(r"(?P<s>[-+]?)\s*\\[dt]?frac\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\d))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\d))")
 _SLASH = re.compile(r"(?P<a>[^/]+)/(?P<b>[^/]+)")
 _PERCENT_MODES = ("number", "fraction")
