@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from weakreward import Verdict, Verifier, corrupt_labels, mine_wrong_answers
 from weakreward.data import Problem, corrupted_fraction
-from weakreward.data.label_noise import cluster_answers
 from weakreward.data.parquet import decode_ground_truth
+from weakreward.rewards.answer_clusters import AnswerCluster, cluster_answers
 
 LABELS = Path(__file__).parent.parent / "fixtures" / "verl" / "sky_math_2048_llama3b_labels.json.gz"
 MEASURED = {"0.10": 0.100, "0.30": 0.299, "0.50": 0.499, "0.70": 0.699, "0.90": 0.897}  # the data README
@@ -234,7 +234,7 @@ def test_most_frequent_incorrect_answer_clusters_equivalent_forms():
     assert got == {0: "0.75", 1: None, 2: None, 3: None}
 
 
-def test_ties_break_by_first_seen_and_keys_are_kept():
+def test_ties_break_by_the_smaller_answer_and_keys_are_kept():
     samples = {"a": [boxed("2"), boxed("3"), boxed("3"), boxed("2")], "b": [boxed("9"), boxed("4")]}
     assert mine_wrong_answers(samples, Rational(), references={"a": "1", "b": "4"}) == {"a": "2", "b": "9"}
 
@@ -266,7 +266,7 @@ def test_a_failing_verifier_never_crashes_mining():
 
 def test_cluster_answers_counts_and_representatives():
     clusters = cluster_answers(["0.5", "1/2", "1/2", "2", " 2 "], Rational())
-    assert clusters == [("1/2", 3, ["0.5", "1/2"]), ("2", 2, ["2"])]
+    assert clusters == [AnswerCluster("1/2", 3, ("0.5", "1/2")), AnswerCluster("2", 2, ("2",))]
 
 
 @pytest.mark.parametrize(
@@ -291,7 +291,8 @@ def test_with_math_verify():
         samples = [[boxed("\\frac12"), boxed("0.5"), boxed("3"), boxed("1/2"), boxed("3"), boxed("4")]]
         assert mine_wrong_answers(samples, verifier, references=["\\frac{2}{4}"]) == {0: "3"}
         samples = [[boxed("\\frac{1}{3}"), boxed("2"), boxed("1/3"), boxed("2.0"), boxed("0.3333")]]
-        # {\frac{1}{3}, 1/3} and {2, 2.0} tie at two votes: the first seen wins, in its first-seen form
-        assert mine_wrong_answers(samples, verifier, references=["5"]) == {0: "\\frac{1}{3}"}
+        # {\frac{1}{3}, 1/3} and {2, 2.0} tie at two votes: the smaller label wins ("1/3" < "2"), and
+        # within the cluster the smaller of the equally frequent forms ("1/3" < "\frac{1}{3}")
+        assert mine_wrong_answers(samples, verifier, references=["5"]) == {0: "1/3"}
     finally:
         verifier.close()

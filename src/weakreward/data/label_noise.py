@@ -9,13 +9,13 @@ problems by such an answer and keeps the true label in ``meta["original_answer"]
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Literal, TypeVar, Union
 
 import numpy as np
 
 from weakreward.data.problem import Problem, as_problems
+from weakreward.rewards.answer_clusters import cluster_answers, safe_compare
 from weakreward.rewards.base import Verifier
 
 K = TypeVar("K", bound=Hashable)
@@ -158,42 +158,6 @@ def corrupted_fraction(problems: Sequence[Problem | Mapping[str, Any]]) -> float
     return changed / len(pool)
 
 
-def _compare(verifier: Verifier, golds: list[str], answers: list[str]) -> list[bool]:
-    """Element-wise equivalence; a verifier that raises counts as "not shown equal" (never crashes mining)."""
-    try:
-        verdicts = verifier.compare(golds, answers)
-    except Exception:  # a third-party verifier failing on odd input must not stop the mining run
-        return [False] * len(answers)
-    return [bool(v.match) for v in verdicts]
-
-
-def cluster_answers(answers: Sequence[str], verifier: Verifier) -> list[tuple[str, int, list[str]]]:
-    """Group answers by the verifier's equivalence: ``[(representative, count, members), ...]``.
-
-    Identical strings (after stripping) are one group without asking the verifier; each new distinct
-    string is then compared (gold-first, the cluster's first-seen string as gold) with every earlier
-    cluster and joins the first that matches. Clusters are in first-seen order; the representative is
-    the cluster's most frequent string (ties: first seen).
-    """
-    counts = Counter(a.strip() for a in answers)
-    distinct = list(dict.fromkeys(a.strip() for a in answers))
-    clusters: list[list[str]] = []
-    for text in distinct:
-        heads = [c[0] for c in clusters]
-        matches = _compare(verifier, heads, [text] * len(heads)) if heads else []
-        for cluster, match in zip(clusters, matches):
-            if match:
-                cluster.append(text)
-                break
-        else:
-            clusters.append([text])
-    out = []
-    for members in clusters:
-        representative = max(members, key=lambda s: (counts[s], -members.index(s)))
-        out.append((representative, sum(counts[s] for s in members), members))
-    return out
-
-
 def mine_wrong_answers(
     samples_by_problem: Mapping[K, Sequence[str]] | Sequence[Sequence[str]],
     verifier: Verifier,
@@ -205,9 +169,11 @@ def mine_wrong_answers(
 
     arXiv 2604.18574 §4 samples the base model 96 times at temperature 1.0 per problem and uses the most
     frequent wrong answer as the corrupted label. Here answers are extracted with ``verifier.extract``,
-    clustered by the verifier's equivalence (`cluster_answers`: ``\\\\frac12``, ``0.5`` and ``1/2`` are one
-    answer under `MathVerifier`), clusters equivalent to the reference are dropped, and the largest
-    remaining cluster wins (ties: first seen); its most frequent surface form is returned.
+    clustered by the verifier's equivalence exactly as `MajorityVote` clusters them
+    (`weakreward.rewards.answer_clusters.cluster_answers`: ``\\\\frac12``, ``0.5`` and ``1/2`` are one
+    answer under `MathVerifier`, whatever the order of the samples), clusters with a member equivalent
+    to the reference are dropped, and the largest remaining cluster wins (ties: the smaller label); its
+    most frequent surface form (ties: the smaller string) is returned.
 
     A problem gets None when no sample has an incorrect answer (all correct or unparsable) or when its
     reference is None (nothing says which answers are wrong). `corrupt_labels` skips such problems.
@@ -258,11 +224,8 @@ def mine_wrong_answers(
             a for a in (samples if extracted else (verifier.extract(c) for c in samples)) if a is not None and a.strip()
         ]
         clusters = cluster_answers(answers, verifier)
-        if not clusters:
-            out[key] = None
-            continue
-        heads = [c[0] for c in clusters]
-        correct = _compare(verifier, [str(gold)] * len(heads), heads)
-        wrong = [c for c, ok in zip(clusters, correct) if not ok and not _same(c[0], str(gold))]
-        out[key] = max(wrong, key=lambda c: c[1])[0] if wrong else None
+        members = [m for c in clusters for m in c.members]
+        matches = dict(zip(members, safe_compare(verifier, [str(gold)] * len(members), members)))
+        wrong = [c for c in clusters if not any(matches[m] or _same(m, str(gold)) for m in c.members)]
+        out[key] = wrong[0].label if wrong else None
     return out

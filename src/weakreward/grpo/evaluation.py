@@ -1,4 +1,9 @@
-"""Evaluation metrics over ``n`` samples per problem: avg@n and the unbiased pass@k estimator."""
+"""Evaluation metrics over ``n`` samples per problem: avg@n and the unbiased pass@k estimator.
+
+The defaults are those of the paper's released evaluation (``eval/pass_k_eval.py``): a sample is correct
+when its score *equals 1*, pass@k is reported for k ∈ {1, 4, 8, 16}, and a problem with fewer than ``k``
+samples is left out of that ``k``'s average (problems may have different sample counts).
+"""
 
 from __future__ import annotations
 
@@ -6,62 +11,59 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from weakreward.probes.diversity import pass_at_k
 
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from ``n`` samples of which ``c`` are correct (Chen et al. 2021, Codex).
+__all__ = ["PAPER_KS", "eval_metrics", "pass_at_k"]
 
-    ``pass@k = 1 − C(n − c, k) / C(n, k)``, computed as the stable product
-    ``1 − Π_{i = n − c + 1}^{n} (1 − k / i)`` (no large binomials).
-
-    Args:
-        n: Samples drawn for the problem.
-        c: How many of them are correct (``0 ≤ c ≤ n``).
-        k: The budget (``1 ≤ k ≤ n``).
-
-    Returns:
-        The probability that at least one of ``k`` samples drawn without replacement is correct.
-
-    Examples:
-        >>> pass_at_k(4, 1, 1), pass_at_k(4, 1, 4), pass_at_k(4, 0, 2)
-        (0.25, 1.0, 0.0)
-        >>> round(pass_at_k(5, 2, 2), 6)  # 1 - C(3,2)/C(5,2) = 1 - 3/10
-        0.7
-    """
-    if not 0 <= c <= n:
-        raise ValueError(f"pass_at_k: need 0 <= c <= n, got n={n}, c={c}")
-    if not 1 <= k <= n:
-        raise ValueError(f"pass_at_k: need 1 <= k <= n, got n={n}, k={k}")
-    if n - c < k:
-        return 1.0
-    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))
+PAPER_KS = (1, 4, 8, 16)
+"""The k of pass@k that the paper's evaluation reports."""
 
 
-def eval_metrics(scores_per_problem: Sequence[Sequence[float]], threshold: float = 0.5) -> dict[str, float]:
-    """avg@n and pass@k (k = 1, 2, 4, … ≤ n) from each problem's ``n`` sample scores.
-
-    A sample counts as correct for pass@k when its score exceeds ``threshold``; NaN scores count as wrong.
+def eval_metrics(
+    scores_per_problem: Sequence[Sequence[float]],
+    *,
+    ks: Sequence[int] | None = PAPER_KS,
+    threshold: float | None = None,
+) -> dict[str, float]:
+    """avg@n and pass@k from each problem's sample scores.
 
     Args:
-        scores_per_problem: One list of ``n`` scores per problem (same ``n`` for all).
-        threshold: Correctness threshold on the score.
+        scores_per_problem: One list of scores per problem; problems may have different counts.
+        ks: The k of pass@k. For each k, the mean over the problems with at least k samples; a k that
+            no problem reaches is not reported. None: k = 1, 2, 4, … up to the largest count.
+        threshold: None (default, the release's rule): a sample is correct when its score equals 1. A
+            number: correct when the score exceeds it (e.g. 0.5 for fractional rewards). NaN scores are
+            never correct.
 
     Returns:
-        ``{"avg@n": ..., "pass@1": ..., "pass@2": ..., ...}``.
+        ``{"avg@n": ..., "pass@1": ..., ...}`` with ``n`` the largest sample count; ``avg@n`` is the mean
+        over problems of each problem's mean score (NaN counts as 0).
 
     Examples:
-        >>> eval_metrics([[1.0, 0.0], [0.0, 0.0]])
-        {'avg@2': 0.25, 'pass@1': 0.25, 'pass@2': 0.5}
+        >>> eval_metrics([[1.0, 0.9, 0.0, 0.0]])  # 0.9 is not a correct sample: pass@1 = 1/4
+        {'avg@4': 0.475, 'pass@1': 0.25, 'pass@4': 1.0}
+        >>> eval_metrics([[1.0, 0.9, 0.0, 0.0]], threshold=0.5)["pass@1"]
+        0.5
+        >>> eval_metrics([[1.0, 0.0], [0.0, 0.0, 0.0, 1.0]], ks=None)
+        {'avg@4': 0.375, 'pass@1': 0.375, 'pass@2': 0.75, 'pass@4': 1.0}
     """
     if not scores_per_problem:
         return {}
-    arr = np.asarray(scores_per_problem, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError("eval_metrics: every problem needs the same number of samples")
-    n = arr.shape[1]
-    out = {f"avg@{n}": float(np.nan_to_num(arr, nan=0.0).mean())}
-    correct = (np.nan_to_num(arr, nan=-np.inf) > threshold).sum(axis=1)
-    k = 1
-    while k <= n:
-        out[f"pass@{k}"] = float(np.mean([pass_at_k(n, int(c), k) for c in correct]))
-        k *= 2
+    rows = [np.asarray(r, dtype=np.float64).reshape(-1) for r in scores_per_problem]
+    if any(len(r) == 0 for r in rows):
+        raise ValueError("eval_metrics: every problem needs at least one sample score")
+    n_max = max(len(r) for r in rows)
+    out = {f"avg@{n_max}": float(np.mean([np.nan_to_num(r, nan=0.0).mean() for r in rows]))}
+    if threshold is None:
+        correct = [int((r == 1.0).sum()) for r in rows]
+    else:
+        correct = [int((np.nan_to_num(r, nan=-np.inf) > threshold).sum()) for r in rows]
+    if ks is None:
+        ks = [2**i for i in range(n_max.bit_length()) if 2**i <= n_max]
+    for k in ks:
+        if k < 1:
+            raise ValueError(f"eval_metrics: every k must be >= 1, got {k}")
+        values = [pass_at_k(len(r), c, k) for r, c in zip(rows, correct) if len(r) >= k]
+        if values:
+            out[f"pass@{k}"] = float(np.mean(values))
     return out

@@ -37,7 +37,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from weakreward.grpo.evaluation import pass_at_k
+from weakreward.rewards.answer_clusters import cluster_answers
+from weakreward.rewards.base import Verifier
 from weakreward.rewards.extraction import extract_answer
 
 __all__ = [
@@ -383,22 +384,57 @@ def answer_entropy(
     *,
     extract: Callable[[str], str | None] | None = extract_answer,
     include_missing: bool = False,
+    verifier: Verifier | None = None,
 ) -> float:
     """Entropy (nats) of the distribution of final answers over responses to one problem.
 
-    Answers are compared after whitespace removal. 0 when every response gives the same answer.
+    Answers are grouped by `weakreward.rewards.answer_clusters.cluster_answers`, the clustering
+    `MajorityVote` votes with: by the verifier's equivalence when one is given (``0.5`` and ``1/2`` are
+    one answer under `MathVerifier`), else by identity up to whitespace. 0 when every response gives the
+    same answer.
 
     Args:
         responses: The responses (or the answers themselves with ``extract=None``).
         extract: Answer extraction (default `weakreward.rewards.extraction.extract_answer`).
         include_missing: Count "no answer" as one more answer value (default: leave those responses out).
+        verifier: Decides which answers are the same; None compares them as strings (whitespace aside).
 
     Examples:
         >>> round(answer_entropy(["\\\\boxed{4}", "\\\\boxed{ 4 }", "\\\\boxed{5}", "no idea"]), 4)
         0.6365
     """
     answers = [extract(r) if extract is not None else r for r in responses]
-    keys = [re.sub(r"\s+", "", a) if a is not None else None for a in answers]
-    if not include_missing:
-        keys = [k for k in keys if k is not None]
-    return _entropy(list(Counter(keys).values()))
+    counts = [c.count for c in cluster_answers(answers, verifier)]
+    missing = len(answers) - sum(counts)
+    if include_missing and missing:
+        counts.append(missing)
+    return _entropy(counts)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``n`` samples of which ``c`` are correct (Chen et al. 2021, Codex).
+
+    ``pass@k = 1 − C(n − c, k) / C(n, k)``, computed as the stable product
+    ``1 − Π_{i = n − c + 1}^{n} (1 − k / i)`` (no large binomials).
+
+    Args:
+        n: Samples drawn for the problem.
+        c: How many of them are correct (``0 ≤ c ≤ n``).
+        k: The budget (``1 ≤ k ≤ n``).
+
+    Returns:
+        The probability that at least one of ``k`` samples drawn without replacement is correct.
+
+    Examples:
+        >>> pass_at_k(4, 1, 1), pass_at_k(4, 1, 4), pass_at_k(4, 0, 2)
+        (0.25, 1.0, 0.0)
+        >>> round(pass_at_k(5, 2, 2), 6)  # 1 - C(3,2)/C(5,2) = 1 - 3/10
+        0.7
+    """
+    if not 0 <= c <= n:
+        raise ValueError(f"pass_at_k: need 0 <= c <= n, got n={n}, c={c}")
+    if not 1 <= k <= n:
+        raise ValueError(f"pass_at_k: need 1 <= k <= n, got n={n}, k={k}")
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1, dtype=np.float64)))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from weakreward.rewards.answer_clusters import cluster_groups, safe_compare
 from weakreward.rewards.base import Reward, RewardResult, Verifier
 from weakreward.rollouts import Rollouts
 
@@ -17,41 +19,6 @@ def _default_verifier() -> Verifier:
     from weakreward.rewards.math_verifier import MathVerifier
 
     return MathVerifier()
-
-
-def _safe_compare(verifier: Verifier, golds: list[str], answers: list[str]) -> list[bool]:
-    """``verifier.compare`` as booleans; a pair whose comparison raises counts as *not* equivalent.
-
-    One batched call first (so a process-pool verifier runs the pairs in parallel); only if that call
-    raises are the pairs retried one by one, to isolate the bad one.
-    """
-    if not golds:
-        return []
-    try:
-        verdicts = verifier.compare(golds, answers)
-        if len(verdicts) == len(golds):
-            return [bool(v.match) for v in verdicts]
-    except Exception:  # noqa: BLE001 - a pathological answer must not crash training
-        pass
-    out = []
-    for gold, answer in zip(golds, answers):
-        try:
-            (verdict,) = verifier.compare([gold], [answer])
-            out.append(bool(verdict.match))
-        except Exception:  # noqa: BLE001
-            out.append(False)
-    return out
-
-
-@dataclass
-class _Group:
-    """Clustering state of one group: unique answers in first-seen order, and their clusters."""
-
-    indices: list[int]
-    uniques: list[str]  # distinct answer strings, first-seen order
-    counts: dict[str, int]  # completions per distinct string
-    reps: list[str] = field(default_factory=list)  # one representative (first-seen form) per cluster
-    cluster_of: dict[str, int] = field(default_factory=dict)  # distinct string -> cluster index
 
 
 @dataclass(eq=False)
@@ -65,19 +32,28 @@ class MajorityVote(Reward):
 
     where ``a_i`` is the answer extracted from completion ``i`` and ``c`` ranges over clusters of
     *equivalent* answers. Unlike TTRL, which votes by string, answers are clustered by the verifier's
-    `compare`, so ``\\frac12``, ``0.5`` and ``1/2`` are one vote.
+    `compare`, so ``\\frac12``, ``0.5`` and ``1/2`` are one vote. The clusters are those of
+    `weakreward.rewards.answer_clusters`: connected components of the equivalence graph, the same
+    whatever the order of the group (equivalence is not transitive: ``50\\%`` equals ``50`` and
+    ``0.5`` but ``50`` does not equal ``0.5``, so a greedy clustering would depend on the order). All
+    groups are clustered in one batched `compare` call (a process-pool verifier runs it in parallel).
 
-    Clustering is greedy, in the order answers are first seen in the group: each new distinct answer is
-    compared (gold-first, the cluster representative as gold) with the representatives of the clusters
-    found so far and joins the first that matches, or starts a new cluster. String-identical answers
-    skip the comparison. All groups advance in lock-step, so each round is one batched `compare` call
-    over the whole batch (a process-pool verifier such as `MathVerifier` runs it in parallel); a group
-    with ``k`` distinct answers needs ``k − 1`` rounds.
+    How a completion is scored (``score_by``):
+
+    - ``"verify"`` (default, the paper's released code): the majority answer is the group's pseudo-label,
+      and each *whole completion* is scored against it by the verifier (`Reward.compute` with the label
+      as reference), as the release scores with ``math_verify.compute_score(completion, label)``. A
+      completion that writes "the result is 12" without a box still scores 1 when the verifier finds 12
+      in it, and a completion whose answer is in the winning cluster but not equivalent to the label
+      itself (``50`` against ``0.5``) scores 0.
+    - ``"cluster"``: 1 when the completion's extracted answer lies in the winning cluster, else 0.
 
     Rules:
 
     - Unparsable completions (no extractable answer) count in the denominator and never win.
-    - Ties between clusters of equal size go to the cluster seen first in the group.
+    - Ties between clusters of equal size go to the cluster whose label is the smaller string, so a
+      permutation of the group never changes the label (TTRL's ``Counter.most_common`` takes the first
+      seen instead). The label is the cluster's most frequent form (ties: the smaller string).
     - The majority ratio is ``|largest cluster| / G``. If it is below ``min_ratio`` the whole group
       scores 0 (the vote is too weak to trust; reason ``"below min_ratio"``); its pseudo-label is still
       reported.
@@ -90,14 +66,15 @@ class MajorityVote(Reward):
     Args:
         verifier: Extracts answers and decides equivalence. Default: ``MathVerifier()``.
         min_ratio: Minimum majority ratio in ``[0, 1]`` for a group to be rewarded at all.
+        score_by: ``"verify"`` (the release's way) or ``"cluster"`` (see above).
 
     Details (one entry per completion):
-        ``answer``: the extracted answer, or None. ``pseudo_label``: the group's majority answer (its
-        first-seen form), or None. ``majority_ratio``: ``|largest cluster| / G`` of the group.
-        ``label_correct``: whether the pseudo-label matches the completion's reference per
-        ``verifier.compare`` (False for a group without a pseudo-label), None where the reference is
-        None — its mean is the pseudo-label accuracy. ``reason``: ``"agree"``, ``"disagree"``,
-        ``"no answer"``, ``"below min_ratio"`` or ``"extract error: ..."``.
+        ``answer``: the extracted answer, or None. ``pseudo_label``: the group's majority answer, or
+        None. ``majority_ratio``: ``|largest cluster| / G`` of the group. ``label_correct``: whether the
+        pseudo-label matches the completion's reference per ``verifier.compare`` (False for a group
+        without a pseudo-label), None where the reference is None — its mean is the pseudo-label
+        accuracy. ``reason``: ``"agree"``, ``"disagree"``, ``"no answer"``, ``"below min_ratio"`` or
+        ``"extract error: ..."``.
 
     Examples:
         >>> from weakreward.rewards.base import Verdict, Verifier
@@ -114,6 +91,7 @@ class MajorityVote(Reward):
 
     verifier: Verifier = field(default_factory=_default_verifier)
     min_ratio: float = 0.0
+    score_by: Literal["verify", "cluster"] = "verify"
 
     needs = frozenset()
     name = "majority_vote"
@@ -128,6 +106,8 @@ class MajorityVote(Reward):
         if not 0.0 <= float(self.min_ratio) <= 1.0:
             raise ValueError(f"MajorityVote.min_ratio must be in [0, 1], got {self.min_ratio}")
         self.min_ratio = float(self.min_ratio)
+        if self.score_by not in ("verify", "cluster"):
+            raise ValueError(f'MajorityVote.score_by must be "verify" or "cluster", got {self.score_by!r}')
 
     @property
     def sees_groups(self) -> bool:
@@ -145,31 +125,39 @@ class MajorityVote(Reward):
                 continue
             answers[i] = None if answer is None else str(answer)
 
-        groups = self._cluster(rollouts.groups(), answers)
+        groups = list(rollouts.groups().values())
+        clusters = cluster_groups([[answers[i] for i in rows] for rows in groups], self.verifier)
 
         scores = np.zeros(n)
         pseudo: list[str | None] = [None] * n
         ratios = [0.0] * n
-        for group in groups:
-            size = len(group.indices)
-            votes = [0] * len(group.reps)
-            for answer, count in group.counts.items():
-                votes[group.cluster_of[answer]] += count
-            # max() returns the first maximal cluster: ties go to the first seen.
-            winner = max(range(len(votes)), key=votes.__getitem__) if votes else None
-            ratio = votes[winner] / size if winner is not None else 0.0
-            label = group.reps[winner] if winner is not None else None
+        to_verify: list[int] = []
+        for rows, ranked in zip(groups, clusters):
+            winner = ranked[0] if ranked else None
+            ratio = winner.count / len(rows) if winner is not None else 0.0
             weak = winner is not None and ratio < self.min_ratio
-            for i in group.indices:
-                pseudo[i], ratios[i] = label, ratio
-                if answers[i] is None:
-                    continue
-                agree = group.cluster_of[answers[i]] == winner
+            members = set(winner.members) if winner is not None else set()
+            for i in rows:
+                pseudo[i], ratios[i] = (winner.label if winner is not None else None), ratio
                 if weak:
-                    reasons[i] = "below min_ratio"
-                else:
+                    if answers[i] is not None:
+                        reasons[i] = "below min_ratio"
+                elif winner is not None and self.score_by == "verify":
+                    to_verify.append(i)
+                elif answers[i] is not None:
+                    agree = answers[i].strip() in members
                     scores[i] = 1.0 if agree else 0.0
                     reasons[i] = "agree" if agree else "disagree"
+        if to_verify:
+            # The release's scoring: the whole completion against the label, by the verifier itself.
+            labelled = dataclasses.replace(rollouts.select(to_verify), references=tuple(pseudo[i] for i in to_verify))
+            verified = self._verify(labelled)
+            for i, score in zip(to_verify, np.nan_to_num(verified, nan=0.0)):
+                scores[i] = float(score == 1.0)
+                if scores[i] == 1.0:
+                    reasons[i] = "agree"
+                elif answers[i] is not None:
+                    reasons[i] = "disagree"
 
         details: dict[str, Sequence[Any]] = {
             "answer": answers,
@@ -180,45 +168,20 @@ class MajorityVote(Reward):
         }
         return RewardResult(scores, details)
 
-    def _cluster(self, groups: dict[Hashable, list[int]], answers: list[str | None]) -> list[_Group]:
-        """Greedy equivalence clustering of every group's distinct answers, one `compare` per round."""
-        states = []
-        for indices in groups.values():
-            counts: dict[str, int] = {}
-            for i in indices:
-                if answers[i] is not None:
-                    counts[answers[i]] = counts.get(answers[i], 0) + 1
-            state = _Group(indices=indices, uniques=list(counts), counts=counts)
-            if state.uniques:
-                state.reps.append(state.uniques[0])
-                state.cluster_of[state.uniques[0]] = 0
-            states.append(state)
-
-        rounds = max((len(s.uniques) for s in states), default=0)
-        for k in range(1, rounds):
-            # Round k: the k-th distinct answer of each group against that group's representatives.
-            golds: list[str] = []
-            candidates: list[str] = []
-            owners: list[tuple[_Group, int]] = []  # (group, cluster index) per pair
-            for state in states:
-                if k < len(state.uniques):
-                    for c, rep in enumerate(state.reps):
-                        golds.append(rep)
-                        candidates.append(state.uniques[k])
-                        owners.append((state, c))
-            matches = _safe_compare(self.verifier, golds, candidates)
-            for state in states:
-                if k < len(state.uniques):
-                    state.cluster_of[state.uniques[k]] = -1
-            for (state, c), match in zip(owners, matches):
-                answer = state.uniques[k]
-                if match and state.cluster_of[answer] == -1:
-                    state.cluster_of[answer] = c  # the first matching cluster wins
-            for state in states:
-                if k < len(state.uniques) and state.cluster_of[state.uniques[k]] == -1:
-                    state.cluster_of[state.uniques[k]] = len(state.reps)
-                    state.reps.append(state.uniques[k])
-        return states
+    def _verify(self, labelled: Rollouts) -> np.ndarray:
+        """The verifier's scores of whole completions against their labels; one batched call, and only
+        if it raises, one call per completion (so one bad completion scores 0, the others as usual)."""
+        try:
+            return np.asarray(self.verifier.compute(labelled).scores, dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a pathological completion must not crash training
+            pass
+        out = np.zeros(len(labelled))
+        for k in range(len(labelled)):
+            try:
+                out[k] = float(self.verifier.compute(labelled.select([k])).scores[0])
+            except Exception:  # noqa: BLE001
+                out[k] = 0.0
+        return out
 
     def _label_correct(self, references: Sequence[str | None], pseudo: list[str | None]) -> list[bool | None]:
         """Per completion: does the group's pseudo-label match its reference? (one batched compare)."""
@@ -234,7 +197,7 @@ class MajorityVote(Reward):
             else:
                 pairs.setdefault((str(ref), label), False)
         keys = list(pairs)
-        for key, match in zip(keys, _safe_compare(self.verifier, [g for g, _ in keys], [a for _, a in keys])):
+        for key, match in zip(keys, safe_compare(self.verifier, [g for g, _ in keys], [a for _, a in keys])):
             pairs[key] = match
         for i, (ref, label) in enumerate(zip(references, pseudo)):
             if out[i] is None and ref is not None and label is not None:
