@@ -15,15 +15,20 @@ from weakreward.grpo.loss import aggregate, group_advantages, kl_penalty, policy
 
 
 # -- hand-written references ---------------------------------------------------------------------
-def ref_advantages(scores, groups, norm, eps=1e-6):
+def ref_advantages(scores, groups, norm, eps=1e-6, ddof=1):
+    """GRPO advantages written out one completion at a time; ddof=1 is verl's (a lone completion: mean 0,
+    std 1)."""
     out = []
     for i, s in enumerate(scores):
         if math.isnan(s):
             out.append(0.0)
             continue
         members = [scores[j] for j in range(len(scores)) if groups[j] == groups[i] and not math.isnan(scores[j])]
-        mean = sum(members) / len(members)
-        std = math.sqrt(sum((x - mean) ** 2 for x in members) / len(members))
+        if ddof == 1 and len(members) == 1:
+            mean, std = 0.0, 1.0
+        else:
+            mean = sum(members) / len(members)
+            std = math.sqrt(sum((x - mean) ** 2 for x in members) / (len(members) - ddof))
         if norm == "group":
             out.append((s - mean) / (std + eps))
         elif norm == "none":
@@ -31,7 +36,7 @@ def ref_advantages(scores, groups, norm, eps=1e-6):
         else:
             valid = [x for x in scores if not math.isnan(x)]
             mb = sum(valid) / len(valid)
-            sb = math.sqrt(sum((x - mb) ** 2 for x in valid) / len(valid))
+            sb = math.sqrt(sum((x - mb) ** 2 for x in valid) / (len(valid) - ddof))
             out.append((s - mean) / (sb + eps))
     return out
 
@@ -188,9 +193,10 @@ def test_micro_batch_aggregation_sums_to_full_batch(mode):
 def test_advantages_match_reference(norm):
     scores = [1.0, 0.0, 0.0, 1.0, 0.5, 0.5, float("nan"), 1.0, 0.0]
     groups = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
-    got = group_advantages(scores, groups, norm)
-    assert got.tolist() == pytest.approx(ref_advantages(scores, groups, norm))
-    assert got[6] == 0.0  # the NaN score
+    for ddof in (1, 0):
+        got = group_advantages(scores, groups, norm, ddof=ddof)
+        assert got.tolist() == pytest.approx(ref_advantages(scores, groups, norm, ddof=ddof))
+        assert got[6] == 0.0  # the NaN score
 
 
 @settings(max_examples=50, deadline=None)
@@ -201,6 +207,9 @@ def test_group_advantages_sum_to_zero_per_group(values, n_groups):
     adv = group_advantages(scores, groups, "group")
     for g in set(groups):
         idx = [i for i, x in enumerate(groups) if x == g]
+        if len(idx) == 1:  # verl: a lone completion has mean 0 and std 1
+            assert adv[idx[0]] == pytest.approx(scores[idx[0]] / (1 + 1e-6))
+            continue
         assert abs(adv[idx].sum()) < 1e-9
         if len(set(scores[idx])) == 1:
             assert (adv[idx] == 0).all()

@@ -41,6 +41,7 @@ DOCUMENTED_KEYS = {
     "policy_loss",
     "kl",
     "clip_frac",
+    "clip_frac_lower",
     "entropy",
     "self_certainty",
     "completion_len/mean",
@@ -94,7 +95,7 @@ def tok():
 
 
 def test_three_step_run_writes_documented_metrics(tmp_path, tok):
-    cfg = _config(tmp_path, eval_every=3, eval_samples=2)
+    cfg = _config(tmp_path, eval_every=3, eval_samples=4)
     trainer = GRPOTrainer(
         tiny_llama(tok),
         DigitShare(),
@@ -108,7 +109,8 @@ def test_three_step_run_writes_documented_metrics(tmp_path, tok):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     # Step 0 is the evaluation before any update (M(0) of the saturation analysis); steps 1..3 train.
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
-    assert set(rows[0]) == {"step", "eval/avg@2", "eval/pass@1", "eval/pass@2"}
+    # pass@k for the paper's k in {1, 4, 8, 16} that 4 samples reach.
+    assert set(rows[0]) == {"step", "eval/avg@4", "eval/pass@1", "eval/pass@4"}
     rows = rows[1:]
     for r in rows:
         missing = (DOCUMENTED_KEYS | {"monitor/true/mean"}) - set(r)
@@ -116,8 +118,8 @@ def test_three_step_run_writes_documented_metrics(tmp_path, tok):
         assert 0 < r["completion_len/mean"] <= 6
         assert r["completion_len/max"] <= 6
         assert 0.0 <= r["frac_zero_std_groups"] <= 1.0
-    assert {"eval/avg@2", "eval/pass@1", "eval/pass@2"} <= set(rows[-1])
-    assert "eval/avg@2" not in rows[0]
+    assert {"eval/avg@4", "eval/pass@1", "eval/pass@4"} <= set(rows[-1])
+    assert "eval/avg@4" not in rows[0]
     assert (tmp_path / "run" / "final").is_dir()
     assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [3]
 

@@ -97,13 +97,13 @@ def test_three_way_bf16_kernel_is_as_close_to_fp32_reference_as_bf16_reference(s
 
 
 @kernel
-def test_uniform_logits_give_log_vocab_entropy_and_zero_certainty():
-    """The docstring example: uniform over V tokens → logp = −log V, H = log V, KL(U‖p) = 0."""
+def test_uniform_logits_give_log_vocab_entropy_and_certainty():
+    """Uniform over V tokens → logp = −log V, H = log V, self-certainty lse − mean = log V (KL(U‖p) = 0)."""
     z = torch.zeros(1, 2, 4, device=DEVICE)
     ts = fused_token_stats(z, torch.tensor([[0, 3]], device=DEVICE))
     torch.testing.assert_close(ts.logprobs.cpu(), torch.full((1, 2), -math.log(4)))
     torch.testing.assert_close(ts.entropy.cpu(), torch.full((1, 2), math.log(4)))
-    torch.testing.assert_close(ts.self_certainty.cpu(), torch.zeros(1, 2), atol=1e-6, rtol=0)
+    torch.testing.assert_close(ts.self_certainty.cpu(), torch.full((1, 2), math.log(4)), atol=1e-6, rtol=0)
 
 
 @kernel

@@ -25,9 +25,10 @@ def naive_stats(logits: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, tem
     logp = torch.log_softmax(z, dim=-1)
     lp = logp.gather(-1, ids.clamp(0, z.shape[-1] - 1).long()[..., None]).squeeze(-1)
     ent = -(logp.exp() * logp).sum(-1)
-    # KL(U ‖ p) written from its definition, Σ_v (1/V) log((1/V) / p_v), not the closed form.
+    # The release's units, KL(U ‖ p) + log V, with the KL written from its definition,
+    # Σ_v (1/V) log((1/V) / p_v), not the closed form.
     v = z.shape[-1]
-    sc = ((1.0 / v) * (math.log(1.0 / v) - logp)).sum(-1)
+    sc = ((1.0 / v) * (math.log(1.0 / v) - logp)).sum(-1) + math.log(v)
     m = mask.double()
     return lp * m, ent * m, sc * m
 
@@ -157,11 +158,11 @@ def test_known_values_for_uniform_and_peaked_distributions():
     ts = token_stats_from_logits(logits, torch.tensor([[5, 3]]))
     assert ts.logprobs[0, 0].item() == pytest.approx(-math.log(v), abs=1e-6)
     assert ts.entropy[0, 0].item() == pytest.approx(math.log(v), abs=1e-6)
-    assert ts.self_certainty[0, 0].item() == pytest.approx(0.0, abs=1e-6)
+    assert ts.self_certainty[0, 0].item() == pytest.approx(math.log(v), abs=1e-6)  # KL 0, plus log V
     assert ts.logprobs[0, 1].item() == pytest.approx(0.0, abs=1e-6)
     assert ts.entropy[0, 1].item() == pytest.approx(0.0, abs=1e-5)
-    # KL(U ‖ one-hot-ish) = lse − mean − log V ≈ 100 − 100/V − log V.
-    assert ts.self_certainty[0, 1].item() == pytest.approx(100 - 100 / v - math.log(v), rel=1e-5)
+    # lse − mean ≈ 100 − 100/V (the release's units; the KL is this minus log V).
+    assert ts.self_certainty[0, 1].item() == pytest.approx(100 - 100 / v, rel=1e-5)
 
 
 def test_padding_token_ids_outside_the_vocabulary_are_ignored_under_the_mask():

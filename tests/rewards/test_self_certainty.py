@@ -35,10 +35,15 @@ def test_matches_float64_reference(shape, temperature, dtype):
     lengths = torch.randint(1, t + 1, (b,), generator=g)
     mask = torch.arange(t)[None, :] < lengths[:, None]
     ts = token_stats_from_logits(logits, ids, mask, temperature)
-    result = SelfCertainty()(Rollouts.build(["c"] * b, token_stats=ts))
+    rollouts = Rollouts.build(["c"] * b, token_stats=ts)
     want = kl_uniform_oracle(logits, mask, temperature)
-    np.testing.assert_allclose(result.scores, want, rtol=1e-5, atol=1e-5)
-    assert (result.scores >= -1e-6).all()  # a KL divergence
+    # Default: the release's (and Intuitor's) units, logsumexp − mean = KL(U ‖ p) + log V.
+    result = SelfCertainty()(rollouts)
+    np.testing.assert_allclose(result.scores, want + math.log(v), rtol=1e-5, atol=1e-5)
+    # vocab_size=V: the KL divergence itself.
+    kl = SelfCertainty(vocab_size=v)(rollouts)
+    np.testing.assert_allclose(kl.scores, want, rtol=1e-5, atol=1e-5)
+    assert (kl.scores >= -1e-6).all()  # a KL divergence
     assert result.details["tokens"] == lengths.tolist()
     assert result.details["reason"] == ["ok"] * b
 

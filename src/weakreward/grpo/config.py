@@ -1,8 +1,10 @@
 """`GRPOConfig`: every knob of the GRPO loop, each documented once, validated at construction.
 
 Defaults follow the setting of arXiv 2604.18574 (group size 8, constant lr 1e-6, AdamW with weight decay
-0.01, KL loss β = 0.001 with the k3 estimator, clip ε = 0.2, temperature 1.0, gradient clipping at 1.0).
-Presets are functions returning a config (`paper_config`; the demo's is `weakreward.grpo.demo.demo_config`).
+0.01, KL loss β = 0.001 with the k3 estimator, clip ε = 0.2, temperature 1.0, gradient clipping at 1.0,
+verl's unbiased advantage standard deviation). `paper_config` adds the rest of the released
+``scripts/rl/train.sh`` (see the docs page "Matching the paper's code"). Presets are functions returning a
+config (`paper_config`; the demo's is `weakreward.grpo.demo.demo_config`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,15 @@ class GRPOConfig(BaseModel):
     # -- batch and schedule -------------------------------------------------------------------------
     steps: int = Field(100, gt=0, description="Optimizer steps (rollout batches) to train for.")
     prompts_per_step: int = Field(8, gt=0, description="Distinct prompts sampled per step.")
-    group_size: int = Field(8, description="Completions sampled per prompt (a GRPO group); at least 2.")
+    group_size: int = Field(
+        8, description="Completions per prompt that advantages and the loss use (a GRPO group); at least 2."
+    )
+    n_votes: int | None = Field(
+        None,
+        description="Completions sampled per prompt for the reward (TTRL's n_votes_per_prompt, 16 in the "
+        "release's majority-vote runs): the reward sees all of them, advantages and the loss use the first "
+        "group_size; None = group_size.",
+    )
     max_new_tokens: int = Field(256, gt=0, description="Longest completion, in tokens.")
     max_prompt_tokens: int | None = Field(
         None, gt=0, description="Prompts longer than this are truncated from the left; None keeps them whole."
@@ -70,6 +80,13 @@ class GRPOConfig(BaseModel):
         gt=0,
         description="Policy updates per rollout batch (PPO epochs). With 1 the old log-probs are the detached "
         "current ones and the token-statistics forward is reused for the loss.",
+    )
+    mini_batch_prompts: int | None = Field(
+        None,
+        gt=0,
+        description="Prompts per optimizer step (verl's ppo_mini_batch_size): the batch is split in order into "
+        "prompts_per_step / mini_batch_prompts updates per pass (the release's majority-vote runs: 64 / 32, "
+        "two updates per step); None = one update over the whole batch.",
     )
     micro_batch_size: int | None = Field(
         None,
@@ -113,10 +130,18 @@ class GRPOConfig(BaseModel):
         "batch: (r − mean_g) / (std over the batch + eps).",
     )
     advantage_eps: float = Field(1e-6, gt=0, description="Added to the standard deviation when normalising advantages.")
-    loss_agg: Literal["token-mean", "seq-mean-token-mean", "dr-grpo"] = Field(
+    advantage_std_ddof: Literal[0, 1] = Field(
+        1,
+        description="Delta degrees of freedom of the group standard deviation: 1 is verl's (the release's) "
+        "unbiased std, and a group of one gets mean 0 and std 1; 0 is the population std, which makes "
+        "advantages larger by sqrt(G / (G - 1)).",
+    )
+    loss_agg: Literal["token-mean", "micro-token-mean", "seq-mean-token-mean", "dr-grpo"] = Field(
         "token-mean",
-        description="token-mean: mean over all tokens of the batch (verl/DAPO); seq-mean-token-mean: mean over "
-        "completions of each one's token mean (the paper's formula); dr-grpo: token sum / (B · max_new_tokens).",
+        description="token-mean: mean over all tokens of the update; micro-token-mean: mean over micro-batches "
+        "of each micro-batch's token mean (verl's token-mean as verl computes it, the release's); "
+        "seq-mean-token-mean: mean over completions of each one's token mean (the paper's formula); dr-grpo: "
+        "token sum / (B · max_new_tokens).",
     )
 
     # -- sampling -----------------------------------------------------------------------------------
@@ -209,6 +234,15 @@ class GRPOConfig(BaseModel):
                 f"clip_eps_high ({self.clip_eps_high}) is below clip_eps ({self.clip_eps}): raise clip_eps_high to at "
                 "least clip_eps, or set it to None to clip symmetrically"
             )
+        if self.n_votes is not None and self.n_votes < self.group_size:
+            raise ValueError(
+                f"n_votes ({self.n_votes}) is below group_size ({self.group_size}): the reward votes over at least "
+                "the trained completions; raise n_votes or set it to None"
+            )
+        if self.mini_batch_prompts is not None and self.prompts_per_step % self.mini_batch_prompts:
+            raise ValueError(
+                f"mini_batch_prompts ({self.mini_batch_prompts}) must divide prompts_per_step ({self.prompts_per_step})"
+            )
         if self.warmup_steps > self.steps:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) exceeds steps ({self.steps}): lower warmup_steps")
         return self
@@ -217,6 +251,34 @@ class GRPOConfig(BaseModel):
     def batch_size(self) -> int:
         """Completions per step: ``prompts_per_step * group_size``."""
         return self.prompts_per_step * self.group_size
+
+    @property
+    def votes_per_prompt(self) -> int:
+        """Completions sampled per prompt: ``n_votes``, or ``group_size`` when it is None."""
+        return self.group_size if self.n_votes is None else self.n_votes
+
+    def trained_rows(self, prompts: int) -> list[int]:
+        """Rows (of ``prompts × votes_per_prompt`` sampled completions, grouped by prompt) that advantages
+        and the loss use: the first ``group_size`` of each prompt, as TTRL's ``select_top_k_per_prompt``.
+
+        Examples:
+            >>> GRPOConfig(group_size=2, n_votes=3).trained_rows(2)
+            [0, 1, 3, 4]
+        """
+        n, g = self.votes_per_prompt, self.group_size
+        return [p * n + j for p in range(prompts) for j in range(g)]
+
+    def mini_batches(self, prompts: int) -> list[slice]:
+        """Trained rows of each optimizer step: consecutive runs of ``mini_batch_prompts × group_size``
+        (verl splits the batch in order into ``ppo_mini_batch_size`` mini-batches).
+
+        Examples:
+            >>> GRPOConfig(group_size=2, prompts_per_step=4, mini_batch_prompts=2).mini_batches(4)
+            [slice(0, 4, None), slice(4, 8, None)]
+        """
+        per = (self.mini_batch_prompts or prompts) * self.group_size
+        total = prompts * self.group_size
+        return [slice(i, min(i + per, total)) for i in range(0, total, per)]
 
     @property
     def eps_high(self) -> float:
@@ -245,20 +307,54 @@ _document_fields(LoRAConfig)
 
 
 def paper_config(**overrides: Any) -> GRPOConfig:
-    """The setting of arXiv 2604.18574: full fine-tuning, group size 8, lr 1e-6 constant, β = 0.001 (k3),
-    ε = 0.2, temperature 1.0, grad clip 1.0, 1024 new tokens, the paper's per-sequence loss mean.
+    """The setting of the paper's released ``scripts/rl/train.sh`` (arXiv 2604.18574, verl GRPO).
+
+    Full fine-tuning; 64 prompts per step and group size 8 (one update per step: the mini-batch is the
+    whole batch); completions up to 2048 tokens; AdamW, lr 1e-6 constant; KL loss β = 0.001 with verl's
+    ``low_var_kl`` (k3, clamped); clip ε = 0.2 with verl's default dual-clip c = 3; temperature 1.0;
+    gradient clipping at 1.0; advantages with verl's unbiased std (``ddof=1``); loss aggregated as verl's
+    ``token-mean`` per micro-batch (``micro-token-mean``) over micro-batches of 8 completions (the
+    release's 8 per GPU on 4 GPUs gives the same 64 equal terms); evaluation every 25 steps (``test_freq``).
+    The majority-vote runs add ``n_votes=16`` and ``mini_batch_prompts=32`` (two updates per step): see
+    `majority_vote_overrides`.
 
     Examples:
-        >>> paper_config(steps=5).loss_agg
-        'seq-mean-token-mean'
+        >>> cfg = paper_config(steps=5)
+        >>> cfg.loss_agg, cfg.dual_clip, cfg.max_new_tokens, cfg.advantage_std_ddof
+        ('micro-token-mean', 3.0, 2048, 1)
+        >>> paper_config(**majority_vote_overrides()).n_votes
+        16
     """
     base: dict[str, Any] = {
         "group_size": 8,
         "prompts_per_step": 64,
-        "max_new_tokens": 1024,
+        "max_new_tokens": 2048,
         "lr": 1e-6,
+        "lr_schedule": "constant",
         "beta": 0.001,
-        "loss_agg": "seq-mean-token-mean",
+        "kl_estimator": "k3",
+        "clip_eps": 0.2,
+        "dual_clip": 3.0,
+        "temperature": 1.0,
+        "grad_clip": 1.0,
+        "advantage_norm": "group",
+        "advantage_std_ddof": 1,
+        "loss_agg": "micro-token-mean",
+        "micro_batch_size": 8,
+        "eval_every": 25,
+        "save_every": 50,
     }
     base.update(overrides)
     return GRPOConfig(**base)
+
+
+def majority_vote_overrides() -> dict[str, Any]:
+    """What the release changes for its majority-vote runs (``TTRL_N_VOTES_PER_PROMPT=16``,
+    ``TTRL_N_SAMPLES_PER_PROMPT=8``, ``PPO_MINI_BATCH=32``): vote over 16 samples, train on the first 8,
+    two updates of 32 prompts per step.
+
+    Examples:
+        >>> majority_vote_overrides()
+        {'n_votes': 16, 'group_size': 8, 'mini_batch_prompts': 32}
+    """
+    return {"n_votes": 16, "group_size": 8, "mini_batch_prompts": 32}

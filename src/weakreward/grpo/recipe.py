@@ -122,7 +122,11 @@ class TrainRecipe(BaseModel):
         None, description="Evaluation reward spec; default: the training reward."
     )
     train_data: DataSpec = Field(description="Training problems.")
-    eval_data: DataSpec | None = Field(None, description="Evaluation problems (used when grpo.eval_every > 0).")
+    eval_data: DataSpec | list[DataSpec] | None = Field(
+        None,
+        description="Evaluation problems (used when grpo.eval_every > 0); a list is pooled into one set, e.g. "
+        "the release's AIME 2024, AIME 2025, MATH-500 and AMC.",
+    )
     grpo: GRPOConfig = Field(default_factory=GRPOConfig, description="The trainer's configuration.")
 
     @classmethod
@@ -134,6 +138,13 @@ class TrainRecipe(BaseModel):
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping at the top level")
         return cls.model_validate(data)
+
+    def eval_problems(self, base_dir: Path | None = None) -> list[Any] | None:
+        """The evaluation problems: one spec's, or every spec's of a list, in order."""
+        if not self.eval_data:
+            return None
+        specs = self.eval_data if isinstance(self.eval_data, list) else [self.eval_data]
+        return [p for spec in specs for p in spec.load(base_dir)]
 
     def build_trainer(self, base_dir: Path | None = None) -> Any:
         """A ready `GRPOTrainer` for this recipe; relative data paths resolve against ``base_dir``."""
@@ -154,7 +165,7 @@ class TrainRecipe(BaseModel):
             self.train_data.load(base_dir),
             tokenizer=tokenizer,
             config=self.grpo,
-            eval_problems=self.eval_data.load(base_dir) if self.eval_data else None,
+            eval_problems=self.eval_problems(base_dir),
             eval_reward=build_reward(self.eval_reward, "eval_reward") if self.eval_reward else None,
             monitors=monitors,
         )

@@ -101,6 +101,22 @@ def _peak_memory_mb(device: torch.device) -> float:
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
 
 
+def _select_generation(gen: Generation, rows: Sequence[int]) -> Generation:
+    """The rows ``rows`` of a `Generation` (the trained subset of the sampled completions)."""
+    index = torch.as_tensor(list(rows), dtype=torch.long, device=gen.completion_ids.device)
+    return Generation(
+        prompt_ids=gen.prompt_ids[index],
+        prompt_mask=gen.prompt_mask[index],
+        completion_ids=gen.completion_ids[index],
+        completion_mask=gen.completion_mask[index],
+        completions=[gen.completions[i] for i in rows],
+    )
+
+
+def _shifted(batches: list[slice], offset: int) -> list[slice]:
+    return [slice(r.start + offset, r.stop + offset) for r in batches]
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> float:
     m = mask.to(values.dtype)
     return float((values * m).sum() / m.sum().clamp(min=1.0))
@@ -342,13 +358,13 @@ class GRPOTrainer:
     def train_step(self, step: int) -> dict[str, Any]:
         """Run step ``step`` (1-based) and return its metrics."""
         cfg = self.config
-        g = cfg.group_size
-        problems = [p for p in self.problems_for_step(step) for _ in range(g)]
-        group_ids = [f"{step}:{i // g}" for i in range(len(problems))]
+        g, n = cfg.group_size, cfg.votes_per_prompt
+        sampled = [p for p in self.problems_for_step(step) for _ in range(n)]
+        sampled_groups = [f"{step}:{i // n}" for i in range(len(sampled))]
 
         # 1. rollout ---------------------------------------------------------------------------
         t0 = time.perf_counter()
-        prompt_ids, prompt_mask = self._encode([p.prompt for p in problems])
+        prompt_ids, prompt_mask = self._encode([p.prompt for p in sampled])
         gen = self.engine.generate(
             prompt_ids,
             prompt_mask,
@@ -362,82 +378,104 @@ class GRPOTrainer:
         # 2. token statistics: one forward; with a single update its graph is kept for the loss
         # (memory for speed: no second forward pass).
         t1 = time.perf_counter()
-        b = len(problems)
-        batches = self._micro_batches(b)
-        reuse_forward = cfg.updates_per_batch == 1 and len(batches) == 1
+        minis = cfg.mini_batches(len(sampled) // n)
+        reuse_forward = (
+            n == g and cfg.updates_per_batch == 1 and len(minis) == 1 and len(self._micro_batches(len(sampled))) == 1
+        )
         with torch.set_grad_enabled(reuse_forward):
-            live_stats = [self._token_stats(self.model, gen, rows, cfg.temperature) for rows in batches]
+            live_stats = [
+                self._token_stats(self.model, gen, rows, cfg.temperature) for rows in self._micro_batches(len(sampled))
+            ]
         stats = TokenStats(
             logprobs=torch.cat([s.logprobs.detach() for s in live_stats]).cpu(),
             entropy=torch.cat([s.entropy.detach() for s in live_stats]).cpu(),
             self_certainty=torch.cat([s.self_certainty.detach() for s in live_stats]).cpu(),
             mask=gen.completion_mask.cpu(),
         )
-        old_logprobs = torch.cat([s.logprobs.detach() for s in live_stats])
 
-        # 3. reward, and monitors the policy never trains on --------------------------------------
-        rollouts = self._rollouts(problems, gen, stats, group_ids)
+        # 3. reward (over all n_votes samples), and monitors the policy never trains on ------------
+        rollouts = self._rollouts(sampled, gen, stats, sampled_groups)
         result = self.reward(rollouts)
         monitor_results = {name: m(rollouts) for name, m in self.monitors.items()}
+        if n > g:  # vote over n, train on the first group_size of each prompt (TTRL's downsampling)
+            keep = cfg.trained_rows(len(sampled) // n)
+            gen, stats, live_stats = _select_generation(gen, keep), stats.select(keep), []
+            problems, group_ids = [sampled[i] for i in keep], [sampled_groups[i] for i in keep]
+            scores = np.asarray(result.scores)[keep]
+        else:
+            problems, group_ids, scores = sampled, sampled_groups, np.asarray(result.scores)
+        b = len(problems)
+        old_logprobs = stats.logprobs.to(self.device)
 
         # 4. advantages --------------------------------------------------------------------------
-        adv_np = group_advantages(result.scores, group_ids, cfg.advantage_norm, cfg.advantage_eps)
+        adv_np = group_advantages(scores, group_ids, cfg.advantage_norm, cfg.advantage_eps, cfg.advantage_std_ddof)
         advantages = torch.as_tensor(adv_np, dtype=torch.float32, device=self.device)
 
-        # 5. loss / backward ---------------------------------------------------------------------
+        # 5. loss / backward: mini-batches (one optimizer step each), micro-batches within ----------
         mask = gen.completion_mask
         ref_logprobs = None
         if cfg.beta > 0:
-            ref_logprobs = torch.cat([self._reference_logprobs(gen, rows) for rows in batches])
-        totals = {"total_tokens": float(mask.sum()), "total_seqs": b, "max_tokens": cfg.max_new_tokens}
+            ref_logprobs = torch.cat([self._reference_logprobs(gen, rows) for rows in self._micro_batches(b)])
         # Running sums stay on the device: one host sync after the loop, not one per micro-batch.
         sums = {
-            k: torch.zeros((), device=self.device) for k in ("loss", "policy_loss", "kl", "clip_frac", "ratio_mean")
+            k: torch.zeros((), device=self.device)
+            for k in ("loss", "policy_loss", "kl", "clip_frac", "clip_frac_lower", "ratio_mean")
         }
         grad_norm = 0.0
         for _update in range(cfg.updates_per_batch):
-            for k, rows in enumerate(batches):
-                lp = (
-                    live_stats[k].logprobs
-                    if reuse_forward
-                    else self._token_stats(self.model, gen, rows, cfg.temperature).logprobs
-                )
-                out = policy_loss(
-                    lp,
-                    old_logprobs[rows],
-                    advantages[rows],
-                    mask[rows],
-                    clip_eps=cfg.clip_eps,
-                    clip_eps_high=cfg.clip_eps_high,
-                    dual_clip=cfg.dual_clip,
-                    ref_logprobs=None if ref_logprobs is None else ref_logprobs[rows],
-                    beta=cfg.beta,
-                    kl_estimator=cfg.kl_estimator,
-                    agg=cfg.loss_agg,
-                    **totals,
-                )
-                out.loss.backward()
-                share = mask[rows].sum() / max(1.0, totals["total_tokens"])
-                sums["loss"] += out.loss.detach()
-                sums["policy_loss"] += out.policy_loss.detach()
-                sums["kl"] += out.kl.detach()
-                sums["clip_frac"] += out.clip_frac.detach() * share
-                sums["ratio_mean"] += out.ratio_mean.detach() * share
+            for mini in minis:
+                batches = _shifted(self._micro_batches(mini.stop - mini.start), mini.start)
+                mini_tokens = float(mask[mini].sum())
+                totals = {
+                    "total_tokens": mini_tokens,
+                    "total_seqs": mini.stop - mini.start,
+                    "max_tokens": cfg.max_new_tokens,
+                    "micro_batches": len(batches),
+                }
+                for k, rows in enumerate(batches):
+                    lp = (
+                        live_stats[k].logprobs
+                        if reuse_forward
+                        else self._token_stats(self.model, gen, rows, cfg.temperature).logprobs
+                    )
+                    out = policy_loss(
+                        lp,
+                        old_logprobs[rows],
+                        advantages[rows],
+                        mask[rows],
+                        clip_eps=cfg.clip_eps,
+                        clip_eps_high=cfg.clip_eps_high,
+                        dual_clip=cfg.dual_clip,
+                        ref_logprobs=None if ref_logprobs is None else ref_logprobs[rows],
+                        beta=cfg.beta,
+                        kl_estimator=cfg.kl_estimator,
+                        agg=cfg.loss_agg,
+                        **totals,
+                    )
+                    out.loss.backward()
+                    share = mask[rows].sum() / max(1.0, mini_tokens)
+                    sums["loss"] += out.loss.detach()
+                    sums["policy_loss"] += out.policy_loss.detach()
+                    sums["kl"] += out.kl.detach()
+                    sums["clip_frac"] += out.clip_frac.detach() * share
+                    sums["clip_frac_lower"] += out.clip_frac_lower.detach() * share
+                    sums["ratio_mean"] += out.ratio_mean.detach() * share
 
-            # 6. clip / step ---------------------------------------------------------------------
-            params = [p for _, p in self.trainable]
-            if cfg.grad_clip is not None:
-                grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
-            else:
-                norms = [p.grad.norm() for p in params if p.grad is not None]
-                grad_norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
+                # 6. clip / step -----------------------------------------------------------------
+                params = [p for _, p in self.trainable]
+                if cfg.grad_clip is not None:
+                    grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+                else:
+                    norms = [p.grad.norm() for p in params if p.grad is not None]
+                    grad_norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]
         self.scheduler.step()
         self.engine.sync_weights()
         del live_stats
-        means = {k: float(v) / cfg.updates_per_batch for k, v in sums.items()}  # note: the step's host sync
+        n_updates = cfg.updates_per_batch * len(minis)
+        means = {k: float(v) / n_updates for k, v in sums.items()}  # note: the step's host sync
         train_s = time.perf_counter() - t1
 
         # 7. metrics (logged and checkpointed by `train`) -----------------------------------------
@@ -451,8 +489,8 @@ class GRPOTrainer:
             metrics["reward/label_accuracy"] = float(np.mean(values)) if values else math.nan
         for name, res in monitor_results.items():
             metrics.update(res.log(f"monitor/{name}/"))
-        valid = ~np.isnan(result.scores)
-        per_group = [result.scores[i : i + g][valid[i : i + g]] for i in range(0, b, g)]
+        valid = ~np.isnan(scores)
+        per_group = [scores[i : i + g][valid[i : i + g]] for i in range(0, b, g)]
         metrics.update(
             {
                 "advantage/mean": float(adv_np.mean()),

@@ -8,12 +8,13 @@ rescaled first moment ``t = Σ e^{z−m} z`` (the online-softmax rescaling trick
 - ``lse = m + log s``;
 - log-prob of the sampled token ``y``: ``z_y − lse``;
 - entropy ``H = lse − t / s``;
-- self-certainty ``KL(U ‖ p) = lse − Σ z / V − log V`` (Kang et al. 2025; arXiv 2604.18574 Eq. 1).
+- self-certainty ``lse − Σ z / V`` (Kang et al. 2025; arXiv 2604.18574 Eq. 1), in the release's and
+  Intuitor's units: ``KL(U ‖ p) + log V``.
 
 Only four float32 numbers per row leave the kernel (the three statistics and ``lse``); no float32 copy of
 the ``[N, V]`` logits is ever made. The backward kernel recomputes ``p`` block by block from the saved
 ``lse`` and entropy and writes ``∂/∂z`` directly in the logits' dtype:
-``∂ logp_y = onehot(y) − p``, ``∂H = −p (log p + H)``, ``∂KL = p − 1/V``, each divided by the temperature.
+``∂ logp_y = onehot(y) − p``, ``∂H = −p (log p + H)``, ``∂ self-certainty = p − 1/V``, each divided by the temperature.
 
 The plain-torch reference (`weakreward.kernels.token_stats.reference_token_stats`) is the oracle the tests
 compare against. CPU tensors run through Triton's interpreter (slow; meant for tests), which needs
@@ -23,7 +24,6 @@ compare against. CPU tensors run through Triton's interpreter (slow; meant for t
 from __future__ import annotations
 
 import functools
-import math
 
 import torch
 import triton
@@ -52,7 +52,6 @@ def _forward_kernel(
     stride_b,
     stride_t,
     inv_temp,
-    log_v,
     BLOCK_V: tl.constexpr,
 ):
     row = tl.program_id(0)
@@ -87,7 +86,7 @@ def _forward_kernel(
     lse = m + tl.log(s)
     logprob = z_y - lse
     entropy = lse - first / s
-    certainty = lse - total / V - log_v
+    certainty = lse - total / V
     tl.store(logprob_ptr + row, tl.where(active, logprob, 0.0))
     tl.store(entropy_ptr + row, tl.where(active, entropy, 0.0))
     tl.store(certainty_ptr + row, tl.where(active, certainty, 0.0))
@@ -201,7 +200,6 @@ def stats_forward(
         logits.stride(0),
         logits.stride(1),
         1.0 / temperature,
-        math.log(v),
         **_launch_options(v, interpret),
     )
     return outs

@@ -9,15 +9,15 @@ For a row of logits ``z`` (already divided by the temperature), ``p = softmax(z)
 
 - log-prob of the sampled token ``y``: ``z_y − logsumexp(z)``;
 - entropy: ``H = logsumexp(z) − Σ_v p_v z_v``;
-- self-certainty (Kang et al. 2025; arXiv 2604.18574 Eq. 1): ``KL(U ‖ p) = logsumexp(z) − mean(z) − log V``.
+- self-certainty (Kang et al. 2025; Intuitor; arXiv 2604.18574 Eq. 1) in the units of the paper's released
+  code and Intuitor: ``logsumexp(z) − mean(z)``, which is ``KL(U ‖ p) + log V`` (`SelfCertainty` subtracts
+  ``log V`` when asked for the KL itself).
 
 Gradients with respect to ``z``: ``∂ logp_y = onehot(y) − p``; ``∂H = −p ⊙ (z − lse − (−H))``
-i.e. ``−p_v (log p_v + H)``; ``∂KL = p − 1/V``.
+i.e. ``−p_v (log p_v + H)``; ``∂ self-certainty = p − 1/V``.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 
@@ -34,7 +34,7 @@ def _row_stats(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
     logprob = z.gather(-1, y[:, None]).squeeze(-1) - lse
     # p·z with p = 0 where z = −inf (top-k / vocabulary masking) must contribute 0, not NaN.
     entropy = lse - torch.where(p > 0, p * z, 0.0).sum(-1)
-    certainty = lse - z.mean(-1) - math.log(z.shape[-1])
+    certainty = lse - z.mean(-1)  # the release's units: KL(U ‖ p) + log V
     return logprob, entropy, certainty, lse
 
 
@@ -150,8 +150,8 @@ def token_stats_from_logits(
         >>> import torch
         >>> z = torch.zeros(1, 2, 4)  # uniform over 4 tokens
         >>> ts = token_stats_from_logits(z, torch.tensor([[0, 3]]))
-        >>> round(ts.logprobs[0, 0].item(), 4), round(ts.entropy[0, 0].item(), 4), ts.self_certainty[0, 0].item()
-        (-1.3863, 1.3863, 0.0)
+        >>> [round(x[0, 0].item(), 4) for x in (ts.logprobs, ts.entropy, ts.self_certainty)]  # uniform: log 4
+        [-1.3863, 1.3863, 1.3863]
     """
     from weakreward.kernels import dispatch
 

@@ -1,34 +1,76 @@
-"""`SelfCertainty`: the model's confidence, KL(uniform ‖ p), as a label-free reward (Intuitor)."""
+"""`SelfCertainty`: the model's confidence, how far its next-token distributions are from uniform (Intuitor)."""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from weakreward.rewards.base import RewardResult
 from weakreward.rewards.token_mean import TokenMeanReward
+from weakreward.rollouts import Rollouts
 
 
 class SelfCertainty(TokenMeanReward):
     """Mean self-certainty of the completion's tokens: how far each next-token distribution is from uniform.
 
     Intuitor (Zhao et al. 2025, "Learning to Reason without External Rewards", arXiv 2505.19590), after
-    Kang et al. 2025 ("Scalable Best-of-N Selection for LLMs via Self-Certainty"); arXiv 2604.18574 Eq. 1:
+    Kang et al. 2025 ("Scalable Best-of-N Selection for LLMs via Self-Certainty"); arXiv 2604.18574 Eq. 1.
+    By default in the units of the paper's released code and of Intuitor's:
 
-        ``r(y) = (1/|y|) Σ_t KL(U ‖ p_t) = (1/|y|) Σ_t [logsumexp(z_t) − mean_v(z_t) − log V]``
+        ``r(y) = (1/|y|) Σ_t [logsumexp(z_t) − mean_v(z_t)] = (1/|y|) Σ_t KL(U ‖ p_t) + log V``
 
     with ``z_t`` the (temperature-scaled) logits at completion token ``t`` and ``V`` the vocabulary size.
-    It is ≥ 0, 0 for a uniform distribution, and grows as the model grows more certain. Reads the
-    ``self_certainty`` column of `Rollouts.token_stats` (the trainer fills it, or
-    `weakreward.token_stats_from_logits`).
+    It is ``log V`` for a uniform distribution and grows as the model grows more certain. With
+    ``vocab_size=V`` the reward is the KL divergence itself (``log V`` subtracted: 0 for uniform, ≥ 0).
+
+    The two differ by a constant, so group advantages are the same; the saturation step is not, because
+    its threshold ``ε·r̄_max`` is relative to the curve's maximum (see the docs page "Matching the
+    paper's code"). Reads the ``self_certainty`` column of `Rollouts.token_stats` (the trainer fills it,
+    or `weakreward.token_stats_from_logits`), which holds the release's units.
 
     Scores: the mean; NaN with reason ``"empty"`` for a completion with no tokens (see `TokenMeanReward`).
+
+    Args:
+        vocab_size: None (default): the release's ``logsumexp − mean``. An int ``V``: ``KL(U ‖ p)``.
 
     Examples:
         >>> import torch
         >>> from weakreward import Rollouts, token_stats_from_logits
         >>> logits = torch.tensor([[[0.0, 0.0], [2.0, 0.0]]])  # [B=1, T=2, V=2]
         >>> ts = token_stats_from_logits(logits, torch.tensor([[0, 0]]))
-        >>> r = SelfCertainty()(Rollouts.build(["ab"], token_stats=ts))
-        >>> r.scores.round(4).tolist()  # the mean of 0 and KL(U ‖ softmax(2, 0))
+        >>> rollouts = Rollouts.build(["ab"], token_stats=ts)
+        >>> SelfCertainty()(rollouts).scores.round(4).tolist()  # mean of log 2 and logsumexp(2, 0) − 1
+        [0.91]
+        >>> SelfCertainty(vocab_size=2)(rollouts).scores.round(4).tolist()  # minus log 2: the mean KL
         [0.2169]
     """
 
     stat = "self_certainty"
     name = "self_certainty"
+
+    def __init__(self, vocab_size: int | None = None) -> None:
+        if vocab_size is not None and (
+            isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1
+        ):
+            raise ValueError(f"SelfCertainty.vocab_size must be a positive int or None, got {vocab_size!r}")
+        self.vocab_size = vocab_size
+
+    def compute(self, rollouts: Rollouts) -> RewardResult:
+        result = super().compute(rollouts)
+        if self.vocab_size is None:
+            return result
+        return RewardResult(np.asarray(result.scores) - math.log(self.vocab_size), result.details)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.vocab_size == other.vocab_size  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.vocab_size))
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}()"
+            if self.vocab_size is None
+            else f"{type(self).__name__}(vocab_size={self.vocab_size})"
+        )
