@@ -11,7 +11,8 @@ regular expressions), so a 1 MB completion costs milliseconds.
 - `choice_letter`: a multiple-choice letter such as GPQA's ``C`` from ``\\boxed{C}``, "(C)",
   "Answer: C".
 - `last_number`: the last number written in the text (a fallback for numeric tasks).
-- `extract_answer`: `last_boxed`, then `answer_is`.
+- `extract_answer`: `last_boxed`, then `answer_is`, in the text after the last ``</think>``.
+- `after_thinking`: the text after the last ``</think>`` (a reasoning model's answer region).
 - `unwrap_latex`: strip ``$...$``, ``\\(...\\)``, ``\\text{...}`` and similar wrappers off an answer.
 """
 
@@ -20,7 +21,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["answer_is", "choice_letter", "extract_answer", "last_boxed", "last_number", "unwrap_latex"]
+__all__ = [
+    "after_thinking",
+    "answer_is",
+    "choice_letter",
+    "extract_answer",
+    "last_boxed",
+    "last_number",
+    "unwrap_latex",
+]
+
+THINK_END = "</think>"
+"""The tag that closes a reasoning model's thinking block."""
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _ANSWER_ANCHORS = ("answer is", "answer:")
@@ -192,12 +204,29 @@ def unwrap_latex(answer: str, text_commands: bool = True) -> str:
             return s
 
 
-def extract_answer(text: str) -> str | None:
+def after_thinking(text: str) -> str:
+    """The text after the last ``</think>``, or the whole text when there is none.
+
+    A thinking block holds drafts and guesses, not the answer: the paper's released thinking-format
+    reward reads the answer after ``</think>``. Verifiers and majority vote use this by default.
+
+    Examples:
+        >>> after_thinking(r"<think>\\boxed{5}</think> so \\boxed{4}")
+        ' so \\\\boxed{4}'
+        >>> after_thinking("no tags here")
+        'no tags here'
+    """
+    pos = text.rfind(THINK_END)
+    return text if pos < 0 else text[pos + len(THINK_END) :]
+
+
+def extract_answer(text: str, *, keep_thinking: bool = False) -> str | None:
     """The final answer: the last ``\\boxed{}`` if there is a complete one, else what follows the last
-    "answer is".
+    "answer is"; both looked for after the last ``</think>`` (`after_thinking`).
 
     Args:
         text: A completion (untrusted).
+        keep_thinking: Search the whole text, thinking block included.
 
     Returns:
         The answer text, or ``None`` when neither is found.
@@ -209,7 +238,13 @@ def extract_answer(text: str) -> str | None:
         '12'
         >>> extract_answer("no idea") is None
         True
+        >>> extract_answer(r"<think>\\boxed{5}</think> \\boxed{4}"), extract_answer(r"<think>\\boxed{5}</think>")
+        ('4', None)
+        >>> extract_answer(r"<think>\\boxed{5}</think>", keep_thinking=True)
+        '5'
     """
+    if not keep_thinking:
+        text = after_thinking(text)
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from weakreward.rewards.base import RewardResult, Verdict, Verifier
-from weakreward.rewards.extraction import extract_answer
+from weakreward.rewards.extraction import after_thinking, extract_answer
 from weakreward.rollouts import Rollouts
 
 __all__ = ["MathVerifier"]
@@ -311,6 +311,9 @@ class MathVerifier(Verifier):
         strict: math-verify's ``strict`` (False: variables match by value, and ``x = 1`` equals ``1``).
         memory_limit_mb: Address-space cap of each worker (``RLIMIT_AS``); 0 for none.
         chunk_size: Most items sent to a worker in one round trip.
+        keep_thinking: False (default): only the text after the last ``</think>`` is read, so an answer
+            drafted inside a thinking block never counts (the paper's thinking-format reward); True reads
+            the whole completion.
         name: Name in composites and logs.
 
     Examples:
@@ -331,6 +334,7 @@ class MathVerifier(Verifier):
     strict: bool = True
     memory_limit_mb: int = 4096
     chunk_size: int = 64
+    keep_thinking: bool = False
     name: str = "math_verify"
     # The worker pool is a plain attribute (``_pool``), not a field: `dataclasses.replace` and
     # `dataclasses.asdict` see only the configuration, and pickling leaves it out (`__getstate__`).
@@ -392,6 +396,8 @@ class MathVerifier(Verifier):
         }
 
     def _tail(self, text: str) -> str:
+        if not self.keep_thinking:
+            text = after_thinking(text)
         return text if len(text) <= self.max_chars else text[-self.max_chars :]
 
     def extract(self, completion: str) -> str | None:
@@ -408,7 +414,7 @@ class MathVerifier(Verifier):
             >>> v.extract(r"first \\boxed{1}, then \\boxed{\\frac{2}{3}}"), v.extract("2 + 3 = 5")
             ('\\\\frac{2}{3}', None)
         """
-        return extract_answer(self._tail(completion))
+        return extract_answer(self._tail(completion), keep_thinking=self.keep_thinking)
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
         """Whether each ``answers[i]`` is equivalent to ``golds[i]`` (gold first), e.g. ``\\frac12``,

@@ -114,10 +114,18 @@ class NoisyReward(Wrapper):
         completion ``i`` of call ``c`` is ``u = blake2b(seed, c, i)``; the call counter ``c`` is this reward's
         state (`state_dict`), so a resumed run continues the same stream.
         ``"prompt"``: the noise is a function of the prompt only, ``u = blake2b(seed, prompt_key(prompt))``,
-        so every completion of a prompt, on every call, gets the same corruption: like a wrong label in
-        the dataset (the setting of arXiv 2604.18574 §4, simulated at the reward). With ``gaussian`` the
-        whole prompt gets one shared offset ``σ·z``. The key is the prompt itself, not the group id,
-        so rollouts built without prompts (all ``""``) share one draw.
+        so every completion of a prompt, on every call, gets the same corruption. With ``gaussian`` the
+        whole prompt gets one shared offset ``σ·z``. The key is the prompt itself
+        (``Rollouts.prompts[i]``, chat messages rendered as canonical JSON by `prompt_key`), never the
+        group id, the row or its extras: trainers add per-completion fields to a row (verl adds
+        ``num_cached_tokens``, ``global_steps``, ``raw_prompt``, ... to ``extra_info``), which must not
+        change the draw. Rollouts built without prompts (all ``""``) share one draw.
+
+        Prompt-level noise is **not a wrong label**. A flipped prompt inverts every reward of its group
+        (right answers score 0, *every* wrong answer scores 1); a wrong label ``W`` rewards only the
+        completions that answer ``W``. The paper's label noise (arXiv 2604.18574 §4, the released
+        ``sky_math_2048_gamma*`` files) is the second kind: build it with
+        `weakreward.data.corrupt_labels` and train with the plain verifier.
 
     A completion flips when ``u < ρ1`` (clean positive) or ``u < ρ0`` (clean negative).
 
