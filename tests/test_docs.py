@@ -36,7 +36,14 @@ PUBLIC_SUBMODULES = (
     "weakreward.kernels",
     "weakreward.adapters",
 )
-NAV_ORDER = ["Home", "Quickstart", "Concepts", "Reproducing the paper's settings", "API reference"]
+NAV_ORDER = [
+    "Home",
+    "Quickstart",
+    "Concepts",
+    "Reproducing the paper's settings",
+    "Matching the paper's code",
+    "API reference",
+]
 CONCEPT_ORDER = [
     "Rewards and composition",
     "Verifiers",

@@ -49,7 +49,7 @@ class TokenStats:
         logprobs: ``[B, T]`` log-probability of each sampled token under the sampling policy
             (temperature applied).
         entropy: ``[B, T]`` entropy of the next-token distribution, ``-Σ_v p_v log p_v``.
-        self_certainty: ``[B, T]`` KL(U ‖ p) = ``logsumexp(z) − mean(z) − log V`` per token
+        self_certainty: ``[B, T]`` ``logsumexp(z) − mean(z)`` per token (= KL(U ‖ p) + log V)
             (Kang et al. 2025, "Scalable Best-of-N Selection via Self-Certainty"; arXiv 2604.18574 Eq. 1).
         mask: ``[B, T]`` bool, True where a completion token exists.
 
