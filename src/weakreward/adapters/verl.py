@@ -40,34 +40,66 @@ from weakreward.adapters._common import (
     reject_token_stats,
     scalar_columns,
 )
+from weakreward.data.parquet import as_mapping
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollouts import Rollouts
 
-# Keys the naive manager writes into extra_info per rollout: never part of a group key.
-_PER_ROLLOUT_KEYS = frozenset({"num_turns", "__num_turns__"})
+# Keys verl's reward managers and agent loop merge into a completion's extra_info (per rollout, per step):
+# never part of a row's identity.
+_PER_ROLLOUT_KEYS = frozenset(
+    {
+        "num_turns",
+        "__num_turns__",
+        "rollout_reward_scores",
+        "reward_scores",
+        "num_cached_tokens",
+        "global_steps",
+        "raw_prompt",
+        "reward_extra_info",
+        "turn_scores",
+        "tool_rewards",
+    }
+)
+
+
+class VerlScore(dict):
+    """verl's per-completion result: a dict (``"score"`` and the details) that also answers ``[0]`` with the
+    score, because verl's old ``PrimeRewardManager`` reads ``float(result[0])`` of a non-number result.
+
+    Examples:
+        >>> r = VerlScore(score=1.0, scored=True)
+        >>> float(r[0]), r["score"]
+        (1.0, 1.0)
+    """
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == 0 and not isinstance(key, bool) and 0 not in self.keys():
+            return dict.__getitem__(self, "score")
+        return dict.__getitem__(self, key)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (VerlScore, (dict(self),))
 
 
 def _extra_info_dict(extra_info: Any) -> dict[str, Any]:
-    """``extra_info`` as a dict: a dict as is, an Arrow map (a list of key/value pairs) or a JSON object
-    string converted, anything else under the key ``"extra_info"``."""
-    if isinstance(extra_info, Mapping):
-        return dict(extra_info)
-    if isinstance(extra_info, np.ndarray):
-        extra_info = extra_info.tolist()
-    if (
-        isinstance(extra_info, (list, tuple))
-        and extra_info
-        and all(isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in extra_info)
-    ):
-        return {k: v for k, v in extra_info}
-    if isinstance(extra_info, str):
-        try:
-            parsed = json.loads(extra_info)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            return parsed
-    return {} if extra_info is None else {"extra_info": extra_info}
+    """``extra_info`` as a dict (`weakreward.data.parquet.as_mapping`); anything that is not a mapping in
+    any of its stored forms is kept whole under the key ``"extra_info"``, never an exception."""
+    try:
+        return as_mapping(extra_info, "extra_info")
+    except ValueError:
+        return {"extra_info": extra_info}
+
+
+def _prompt(value: Any) -> Any:
+    """A prompt as `Rollouts` takes it: text as is; chat messages (numpy arrays under pandas) as a list of
+    dicts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)) and all(isinstance(m, Mapping) for m in value):
+        return [{str(k): _plain(v) for k, v in m.items()} for m in value]
+    return "" if value is None else str(value)
 
 
 def _plain(value: Any) -> Any:
@@ -86,47 +118,47 @@ def _plain(value: Any) -> Any:
 class VerlReward:
     """A `Reward` as verl's ``compute_score``, in both the per-sample and the batch call shape.
 
-    Build it with ``reward.as_verl()`` and expose it from the file that verl's
-    ``custom_reward_function.path`` points to. The call shape is recognised from the arguments
-    (``solution_str`` → one dict; ``solution_strs`` → a list of dicts). Each dict holds ``"score"``
-    (a float: NaN is replaced by ``nan_score``, since verl would otherwise put NaN into the
-    advantages), ``"scored"`` (False where the reward returned NaN), and every scalar detail column of
-    the reward (``"answer"``, ``"reason"``...; None becomes ``""`` in text columns and NaN in numeric
-    ones, so that verl's per-key lists stay aligned and its validation metrics can average them).
+        Build it with ``reward.as_verl()`` and expose it from the file that verl's
+        ``custom_reward_function.path`` points to. The call shape is recognised from the arguments
+        (``solution_str`` → one dict; ``solution_strs`` → a list of dicts). Each dict holds ``"score"``
+        (a float: NaN is replaced by ``nan_score``, since verl would otherwise put NaN into the
+        advantages), ``"scored"`` (False where the reward returned NaN), and every scalar detail column of
+        the reward (``"answer"``, ``"reason"``...; None becomes ``""`` in text columns and NaN in numeric
+        ones, so that verl's per-key lists stay aligned and its validation metrics can average them).
 
-    ``extra_info`` entries and ``data_source`` become `Rollouts.extras` columns; a JSON-object string
-    ``extra_info`` (as in some of the paper's files) or an Arrow map is read as a dict. verl does not
-    pass the prompt: `Rollouts.prompts` holds a stand-in fixed per dataset row (see `rollouts`).
-    Other keyword arguments (verl's ``reward_kwargs``, the reward loop's ``reward_router_address``...)
-    are accepted and ignored.
+        ``extra_info`` entries and ``data_source`` become `Rollouts.extras` columns; a JSON-object string
+        ``extra_info`` (as in some of the paper's files) or an Arrow map is read as a dict. verl does not
+        pass the prompt: `Rollouts.prompts` holds a stand-in fixed per dataset row (see `rollouts`).
+        Other keyword arguments (verl's ``reward_kwargs``, the reward loop's ``reward_router_address``...)
+        are accepted and ignored.
 
-    A group reward (`Reward.sees_groups`, e.g. `MajorityVote`) works only in the batch shape and raises
-    ``ValueError`` when called per sample; with ``group_size`` set it also raises on a group whose size
-    is not a multiple of it. A reward that needs ``token_stats`` raises at construction: verl does not
-    pass them to ``compute_score``.
+        A group reward (`Reward.sees_groups`, e.g. `MajorityVote`) works only in the batch shape and raises
+        ``ValueError`` when called per sample; with ``group_size`` set it also raises on a group whose size
+        is not a multiple of it. A reward that needs ``token_stats`` raises at construction: verl does not
+        pass them to ``compute_score``.
 
-    Args:
-        reward: The reward to wrap.
-        batch: None accepts both shapes; True only the batch shape; False only the per-sample shape
-            (not allowed for a group reward).
-        group_keys: ``extra_info`` keys tried in order for a completion's group id.
-        group_size: verl's ``actor_rollout_ref.rollout.n``, to check that groups arrive whole; None
-            skips the check (validation often runs with ``n=1``, where every group has one member).
-        nan_score: The score verl receives where the reward could not score a completion.
+        Args:
+            reward: The reward to wrap.
+            batch: None accepts both shapes; True only the batch shape; False only the per-sample shape
+                (not allowed for a group reward).
+            group_keys: ``extra_info`` keys tried in order for a completion's group id.
+            group_size: verl's ``actor_rollout_ref.rollout.n``, to check that groups arrive whole; None
+                skips the check (validation often runs with ``n=1``, where every group has one member).
+            nan_score: The score verl receives where the reward could not score a completion.
 
-    Examples:
-        >>> from weakreward.rewards.base import Reward, RewardResult
-        >>> class Echo(Reward):  # 1 where the completion is the reference
-        ...     name, needs = "echo", frozenset({"references"})
-        ...     def compute(self, rollouts):
-        ...         return RewardResult([float(c == r) for c, r in zip(rollouts.completions, rollouts.references)])
-        >>> compute_score = Echo().as_verl()
-        >>> compute_score(data_source="math", solution_str="18", ground_truth='["18"]', extra_info={"index": 3})
-        {'score': 1.0, 'scored': True}
-        >>> batch = dict(data_sources=["m", "m"], solution_strs=["18", "7"], ground_truths=["18", "18"])
-        >>> scores = [d["score"] for d in compute_score(**batch, extra_infos=[None, None])]
-        >>> scores
-        [1.0, 0.0]
+        Examples:
+            >>> from weakreward.rewards.base import Reward, RewardResult
+            >>> class Echo(Reward):  # 1 where the completion is the reference
+            ...     name, needs = "echo", frozenset({"references"})
+            ...     def compute(self, rollouts):
+            ...         return RewardResult([float(c == r) for c, r in zip(rollouts.completions, rollouts.references)])
+            >>> compute_score = Echo().as_verl()
+            >>> compute_score(data_source="math", solution_str="18", ground_truth='["18"]', extra_info={"index": 3})
+            {'score': 1.0, 'scored': True}
+            >>> batch = dict(data_sources=["m", "m"], solution_strs=["18", "7"], ground_truths=["18", "18"])
+            >>> scores = [d["score"] for d in compute_score(**batch, extra_infos=[None, None])]
+            >>> scores
+            [1.0, 0.0]
     """
 
     def __init__(
@@ -222,13 +254,18 @@ class VerlReward:
         solution_strs: Sequence[str],
         ground_truths: Sequence[Any],
         extra_infos: Sequence[Any],
+        *,
+        prompts: Sequence[Any] | None = None,
+        group_ids: Sequence[Hashable] | None = None,
     ) -> Rollouts:
         """The `Rollouts` that a batch call with these arguments scores.
 
-        verl does not pass the prompt, so each completion's prompt is a stand-in that is fixed per
-        dataset row: the canonical JSON of its ``data_source``, ``ground_truth`` and ``extra_info``
-        (without per-rollout keys). Prompt-level noise (``NoisyReward(level="prompt")``) therefore stays
-        fixed per row, as it would for the real prompt.
+        ``prompts`` and ``group_ids`` are given by `GroupRewardManager`, which reads verl's ``raw_prompt``
+        and ``uid``. Without them, verl's ``compute_score`` does not pass the prompt, so a completion's
+        prompt is ``extra_info["raw_prompt"]`` where verl merged it in, else a stand-in fixed per dataset
+        row: the canonical JSON of its ``data_source``, ``ground_truth`` and ``extra_info`` (without the
+        per-rollout and per-step keys verl adds). Prompt-level noise (``NoisyReward(level="prompt")``)
+        therefore stays fixed per row and across steps, as it does for the real prompt.
         """
         infos = [_extra_info_dict(x) for x in extra_infos]
         keys: list[Hashable] = []
@@ -244,10 +281,15 @@ class VerlReward:
         for name in names:
             if name not in columns:
                 columns[name] = [info.get(name) for info in infos]
+        if prompts is None:
+            # verl's agent loop may merge the chat into extra_info; where it does, that is the real prompt
+            prompts = [
+                info["raw_prompt"] if info.get("raw_prompt") is not None else key for info, key in zip(infos, stand_ins)
+            ]
         return Rollouts(
-            prompts=tuple(stand_ins),
+            prompts=tuple(_prompt(p) for p in prompts),
             completions=tuple(s if isinstance(s, str) else "" for s in solution_strs),
-            group_ids=tuple(dedupe_groups(keys, self.group_size)),
+            group_ids=tuple(dedupe_groups(keys, self.group_size) if group_ids is None else group_ids),
             references=tuple(reference_text(t, parse_json_list=True) for t in ground_truths),
             extras={k: tuple(v) for k, v in columns.items()},
         )
@@ -270,7 +312,7 @@ class VerlReward:
             )
         return self._dicts(self.reward(rollouts))
 
-    def _dicts(self, result: RewardResult) -> list[dict[str, Any]]:
+    def _dicts(self, result: RewardResult) -> list[VerlScore]:
         columns: dict[str, list[Any]] = {}
         for key, column in scalar_columns(result.details).items():
             textual = any(isinstance(v, str) for v in column) or all(v is None for v in column)
@@ -280,7 +322,7 @@ class VerlReward:
         out = []
         for i, score in enumerate(result.scores.tolist()):
             scored = not math.isnan(score)
-            row: dict[str, Any] = {"score": float(score) if scored else self.nan_score, "scored": scored}
+            row = VerlScore(score=float(score) if scored else self.nan_score, scored=scored)
             row.update({k: v[i] for k, v in columns.items()})
             out.append(row)
         return out

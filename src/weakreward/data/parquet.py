@@ -15,6 +15,7 @@ here:
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -64,20 +65,52 @@ def decode_ground_truth(ground_truth: Any) -> tuple[str | None, list[str] | None
     return text, None
 
 
-def _as_mapping(value: Any, column: str) -> dict[str, Any]:
-    """A struct (dict), an Arrow map (list of key/value pairs) or a JSON object string, as a dict."""
+_MAX_MAPPING_CHARS = 1_000_000  # a cell larger than this is not metadata; refuse to parse it
+
+
+def as_mapping(value: Any, column: str = "value") -> dict[str, Any]:
+    """A metadata cell of a verl parquet file as a dict, in any of the forms the paper's files store it.
+
+    The one decoder of ``extra_info`` (and ``difficulty``) cells, shared by `load_verl_parquet`, the verl
+    adapter and `ReasoningGymVerifier`: a struct (a dict) as is; an Arrow map (a list of key/value pairs,
+    as pyarrow and pandas return it; numpy arrays included); a string holding a JSON object (the graph
+    files), or a Python dict literal (read with `ast.literal_eval`, never `eval`); None as ``{}``.
+
+    Args:
+        value: The cell.
+        column: The column's name, for the error message.
+
+    Returns:
+        The cell as a new dict.
+
+    Raises:
+        ValueError: when the cell is none of these forms (the message names ``column``).
+
+    Examples:
+        >>> as_mapping('{"index": 3}'), as_mapping([("index", 3)]), as_mapping({"index": 3}), as_mapping(None)
+        ({'index': 3}, {'index': 3}, {'index': 3}, {})
+    """
     if value is None:
         return {}
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     if isinstance(value, str):
+        if len(value) > _MAX_MAPPING_CHARS:
+            raise _RowError(f"{column} is a string of {len(value)} characters, too long to be metadata")
         try:
             decoded = json.loads(value)
         except json.JSONDecodeError as error:
-            raise _RowError(f"{column} is a string but not valid JSON ({error})") from None
-        if not isinstance(decoded, dict):
+            try:
+                decoded = ast.literal_eval(value)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                raise _RowError(f"{column} is a string but not valid JSON ({error})") from None
+        if not isinstance(decoded, Mapping):
             raise _RowError(f"{column} is JSON but not an object (got {type(decoded).__name__})")
-        return decoded
+        return dict(decoded)
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
+        value = value.tolist()  # numpy arrays of pairs, as pandas stores an Arrow map
     if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
         return {str(k): v for k, v in value}
     raise _RowError(f"{column} must be a dict, a JSON object string or a list of key/value pairs, got {value!r:.80}")
@@ -87,10 +120,10 @@ def _difficulty(row: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
     merged: dict[str, Any] = {}
     model_difficulty = extra.get("model_difficulty")
     if model_difficulty is not None:
-        merged.update(_as_mapping(model_difficulty, "extra_info.model_difficulty"))
+        merged.update(as_mapping(model_difficulty, "extra_info.model_difficulty"))
     column = row.get("difficulty")
     if column is not None and not (isinstance(column, float) and math.isnan(column)):
-        merged.update(_as_mapping(column, "difficulty"))
+        merged.update(as_mapping(column, "difficulty"))
     return merged
 
 
@@ -115,7 +148,7 @@ def row_to_problem(row: Mapping[str, Any]) -> Problem:
     if reward_model is not None and not isinstance(reward_model, Mapping):
         raise _RowError(f"reward_model must be a dict, got {type(reward_model).__name__}")
     answer, answers = decode_ground_truth((reward_model or {}).get("ground_truth"))
-    extra = _as_mapping(row.get("extra_info"), "extra_info")
+    extra = as_mapping(row.get("extra_info"), "extra_info")
     meta: dict[str, Any] = {}
     for column in ("data_source", "ability"):
         if row.get(column) is not None:
