@@ -118,47 +118,47 @@ def _plain(value: Any) -> Any:
 class VerlReward:
     """A `Reward` as verl's ``compute_score``, in both the per-sample and the batch call shape.
 
-        Build it with ``reward.as_verl()`` and expose it from the file that verl's
-        ``custom_reward_function.path`` points to. The call shape is recognised from the arguments
-        (``solution_str`` → one dict; ``solution_strs`` → a list of dicts). Each dict holds ``"score"``
-        (a float: NaN is replaced by ``nan_score``, since verl would otherwise put NaN into the
-        advantages), ``"scored"`` (False where the reward returned NaN), and every scalar detail column of
-        the reward (``"answer"``, ``"reason"``...; None becomes ``""`` in text columns and NaN in numeric
-        ones, so that verl's per-key lists stay aligned and its validation metrics can average them).
+    Build it with ``reward.as_verl()`` and expose it from the file that verl's
+    ``custom_reward_function.path`` points to. The call shape is recognised from the arguments
+    (``solution_str`` → one dict; ``solution_strs`` → a list of dicts). Each dict holds ``"score"``
+    (a float: NaN is replaced by ``nan_score``, since verl would otherwise put NaN into the
+    advantages), ``"scored"`` (False where the reward returned NaN), and every scalar detail column of
+    the reward (``"answer"``, ``"reason"``...; None becomes ``""`` in text columns and NaN in numeric
+    ones, so that verl's per-key lists stay aligned and its validation metrics can average them).
 
-        ``extra_info`` entries and ``data_source`` become `Rollouts.extras` columns; a JSON-object string
-        ``extra_info`` (as in some of the paper's files) or an Arrow map is read as a dict. verl does not
-        pass the prompt: `Rollouts.prompts` holds a stand-in fixed per dataset row (see `rollouts`).
-        Other keyword arguments (verl's ``reward_kwargs``, the reward loop's ``reward_router_address``...)
-        are accepted and ignored.
+    ``extra_info`` entries and ``data_source`` become `Rollouts.extras` columns; a JSON-object string
+    ``extra_info`` (as in some of the paper's files) or an Arrow map is read as a dict. verl does not
+    pass the prompt: `Rollouts.prompts` holds a stand-in fixed per dataset row (see `rollouts`).
+    Other keyword arguments (verl's ``reward_kwargs``, the reward loop's ``reward_router_address``...)
+    are accepted and ignored.
 
-        A group reward (`Reward.sees_groups`, e.g. `MajorityVote`) works only in the batch shape and raises
-        ``ValueError`` when called per sample; with ``group_size`` set it also raises on a group whose size
-        is not a multiple of it. A reward that needs ``token_stats`` raises at construction: verl does not
-        pass them to ``compute_score``.
+    A group reward (`Reward.sees_groups`, e.g. `MajorityVote`) works only in the batch shape and raises
+    ``ValueError`` when called per sample; with ``group_size`` set it also raises on a group whose size
+    is not a multiple of it. A reward that needs ``token_stats`` raises at construction: verl does not
+    pass them to ``compute_score``.
 
-        Args:
-            reward: The reward to wrap.
-            batch: None accepts both shapes; True only the batch shape; False only the per-sample shape
-                (not allowed for a group reward).
-            group_keys: ``extra_info`` keys tried in order for a completion's group id.
-            group_size: verl's ``actor_rollout_ref.rollout.n``, to check that groups arrive whole; None
-                skips the check (validation often runs with ``n=1``, where every group has one member).
-            nan_score: The score verl receives where the reward could not score a completion.
+    Args:
+        reward: The reward to wrap.
+        batch: None accepts both shapes; True only the batch shape; False only the per-sample shape
+            (not allowed for a group reward).
+        group_keys: ``extra_info`` keys tried in order for a completion's group id.
+        group_size: verl's ``actor_rollout_ref.rollout.n``, to check that groups arrive whole; None
+            skips the check (validation often runs with ``n=1``, where every group has one member).
+        nan_score: The score verl receives where the reward could not score a completion.
 
-        Examples:
-            >>> from weakreward.rewards.base import Reward, RewardResult
-            >>> class Echo(Reward):  # 1 where the completion is the reference
-            ...     name, needs = "echo", frozenset({"references"})
-            ...     def compute(self, rollouts):
-            ...         return RewardResult([float(c == r) for c, r in zip(rollouts.completions, rollouts.references)])
-            >>> compute_score = Echo().as_verl()
-            >>> compute_score(data_source="math", solution_str="18", ground_truth='["18"]', extra_info={"index": 3})
-            {'score': 1.0, 'scored': True}
-            >>> batch = dict(data_sources=["m", "m"], solution_strs=["18", "7"], ground_truths=["18", "18"])
-            >>> scores = [d["score"] for d in compute_score(**batch, extra_infos=[None, None])]
-            >>> scores
-            [1.0, 0.0]
+    Examples:
+        >>> from weakreward.rewards.base import Reward, RewardResult
+        >>> class Echo(Reward):  # 1 where the completion is the reference
+        ...     name, needs = "echo", frozenset({"references"})
+        ...     def compute(self, rollouts):
+        ...         return RewardResult([float(c == r) for c, r in zip(rollouts.completions, rollouts.references)])
+        >>> compute_score = Echo().as_verl()
+        >>> compute_score(data_source="math", solution_str="18", ground_truth='["18"]', extra_info={"index": 3})
+        {'score': 1.0, 'scored': True}
+        >>> batch = dict(data_sources=["m", "m"], solution_strs=["18", "7"], ground_truths=["18", "18"])
+        >>> scores = [d["score"] for d in compute_score(**batch, extra_infos=[None, None])]
+        >>> scores
+        [1.0, 0.0]
     """
 
     def __init__(
@@ -312,17 +312,17 @@ class VerlReward:
             )
         return self._dicts(self.reward(rollouts))
 
-    def _dicts(self, result: RewardResult) -> list[VerlScore]:
+    def _dicts(self, result: RewardResult) -> list[dict[str, Any]]:
         columns: dict[str, list[Any]] = {}
         for key, column in scalar_columns(result.details).items():
             textual = any(isinstance(v, str) for v in column) or all(v is None for v in column)
             filler: Any = "" if textual else math.nan
             name = key if key not in ("score", "scored") else f"detail/{key}"
             columns[name] = [filler if v is None else v for v in column]
-        out = []
+        out: list[dict[str, Any]] = []
         for i, score in enumerate(result.scores.tolist()):
             scored = not math.isnan(score)
-            row = VerlScore(score=float(score) if scored else self.nan_score, scored=scored)
+            row: dict[str, Any] = VerlScore(score=float(score) if scored else self.nan_score, scored=scored)
             row.update({k: v[i] for k, v in columns.items()})
             out.append(row)
         return out
