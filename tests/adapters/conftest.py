@@ -7,6 +7,9 @@ Makefile), so they run in CI.
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import sys
 import types
 import uuid
@@ -20,37 +23,56 @@ import pytest
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
-# -- flash-attn: OpenRLHF's model utilities import it at module level; it cannot build without CUDA -------
+# -- OpenRLHF's GPU-only imports -------------------------------------------------------------------------
+# OpenRLHF 0.11's advantage code sits in modules that import flash-attn (no CPU build), DeepSpeed and vLLM at
+# module level. The tests never call into them, so a stand-in module answers every attribute with a
+# placeholder class; a call into one raises.
+
+STAND_IN_PACKAGES = ("flash_attn", "deepspeed", "vllm")
 
 
-def install_flash_attn_stand_in() -> None:
-    """Put a ``flash_attn`` module into ``sys.modules`` that holds the names OpenRLHF 0.11 imports at module
-    level (never called on the CPU path the tests take). Does nothing where flash-attn is installed."""
-    try:
-        import flash_attn  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        return
+class _Placeholder:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a GPU-only stand-in of the OpenRLHF tests was called")
 
-    def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("flash-attn stand-in: the tests never reach flash-attn kernels")
+    def __class_getitem__(cls, item: Any) -> Any:
+        return cls
 
-    names = {
-        "flash_attn": {},
-        "flash_attn.bert_padding": {
-            n: unavailable for n in ("index_first_axis", "pad_input", "rearrange", "unpad_input")
-        },
-        "flash_attn.utils": {},
-        "flash_attn.utils.distributed": {"all_gather": unavailable},
-        "flash_attn.ops": {},
-        "flash_attn.ops.triton": {},
-        "flash_attn.ops.triton.cross_entropy": {"cross_entropy_loss": unavailable},
-    }
-    for name, attrs in names.items():
-        module = types.ModuleType(name)
-        module.__dict__.update(attrs)
-        sys.modules.setdefault(name, module)
+
+class _StandInModule(types.ModuleType):
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return type(name, (_Placeholder,), {})
+
+
+class _StandInFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname.split(".")[0] in self.packages:
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        return None
+
+    def create_module(self, spec: Any) -> Any:
+        return _StandInModule(spec.name)
+
+    def exec_module(self, module: Any) -> None:
+        module.__path__ = []
+
+    def __init__(self, packages: Sequence[str]) -> None:
+        self.packages = frozenset(packages)
+
+
+def install_gpu_stand_ins() -> None:
+    """Stand in for each of `STAND_IN_PACKAGES` that is not installed (idempotent)."""
+    missing = [p for p in STAND_IN_PACKAGES if p not in sys.modules and importlib.util.find_spec(p) is None]
+    if missing and not any(isinstance(f, _StandInFinder) for f in sys.meta_path):
+        sys.meta_path.append(_StandInFinder(missing))
+
+
+@pytest.fixture
+def openrlhf_gpu_stand_ins():
+    pytest.importorskip("openrlhf")
+    install_gpu_stand_ins()
 
 
 # -- verl ------------------------------------------------------------------------------------------------

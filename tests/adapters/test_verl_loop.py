@@ -230,6 +230,33 @@ def test_group_manager_refuses_a_function_that_is_not_a_weakreward_reward(
         RewardLoopWorker(config)
 
 
+@pytest.mark.parametrize("name", ["graph_train", "graph_noisy", "science_map", "math_noisy"])
+def test_data_to_verl_output_loads_with_verl_loader_and_scores(
+    name, tmp_path, verl_config, verl_batch, run_worker, reward_file, tokenizer_dir
+) -> None:
+    from weakreward.cli import main
+    from weakreward.data.parquet import load_verl_parquet
+
+    source, target = FIXTURES / "verl" / f"{name}.parquet", tmp_path / f"{name}.verl.parquet"
+    assert main(["data", "to-verl", str(source), str(target)]) == 0
+    originals = load_verl_parquet(source, raw=True)
+    batch = verl_batch([target], lambda row, k: rf"\boxed{{{row['reward_model']['ground_truth']}}}", 1)
+    assert len(batch) == len(originals)
+    truths = [r["ground_truth"] for r in batch.non_tensor_batch["reward_model"]]
+    assert truths == [decode_ground_truth(r["reward_model"]["ground_truth"])[0] for r in originals]
+    assert all(isinstance(info, dict) and info["index"] is not None for info in batch.non_tensor_batch["extra_info"])
+    config = verl_config(
+        overrides(tokenizer_dir, reward_file(REWARDS), "compute_score", "actor_rollout_ref.rollout.n=1")
+    )
+    out = run_worker(config, batch)
+    assert [o["reward_extra_info"]["scored"] for o in out] == [True] * len(out)
+
+
+def test_verl_loader_cannot_read_the_paper_graph_file_as_released(verl_batch) -> None:
+    with pytest.raises(AttributeError):  # verl calls extra_info.get on the JSON string
+        verl_batch([FIXTURES / "verl" / "graph_train.parquet"], responses, 1)
+
+
 def test_old_prime_manager_reads_our_score_through_result_0() -> None:
     from verl.workers.reward_manager.prime import run_reward_scoring
 

@@ -281,6 +281,8 @@ class VerlReward:
         for name in names:
             if name not in columns:
                 columns[name] = [info.get(name) for info in infos]
+        # the whole mapping too, where a reward reads it as one cell (ReasoningGymVerifier's "extra_info")
+        columns.setdefault("extra_info", infos)
         if prompts is None:
             # verl's agent loop may merge the chat into extra_info; where it does, that is the real prompt
             prompts = [

@@ -236,3 +236,80 @@ def load_verl_parquet(path: str | os.PathLike[str], *, raw: bool = False) -> lis
         problem.meta["source"] = (str(path), i)
         problems.append(problem)
     return problems
+
+
+def _flat(value: Any) -> Any:
+    """A scalar as is; a list or dict (numpy arrays included) as its JSON text, so that every row of a
+    column has one Arrow type however the nested metadata varies between rows and tasks."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def verl_row(row: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """One row of the paper's files in the form verl 0.9's loader and reward managers expect.
+
+    - ``reward_model.ground_truth``: the label as plain text (a JSON list such as ``'["18"]'`` gives its first
+      entry, `decode_ground_truth`); several answers are kept as a JSON list in ``extra_info["answers"]``.
+    - ``extra_info``: a struct (verl calls ``extra_info.get``), decoded from a JSON string or an Arrow map
+      (`as_mapping`), with an ``index`` (``source_index``, else the row's position, where the file has none);
+      nested values become JSON text, so one Arrow type holds every row; ``original_ground_truth`` decoded.
+    - ``difficulty``: an Arrow map becomes a struct. Other columns are kept.
+
+    Examples:
+        >>> r = verl_row({"prompt": [{"role": "user", "content": "1+1?"}], "data_source": "graph",
+        ...               "reward_model": {"ground_truth": '["2"]', "style": "rule"},
+        ...               "extra_info": '{"source_index": 5, "grid": [[0, 1]]}'}, 0)
+        >>> r["reward_model"]["ground_truth"], r["extra_info"]
+        ('2', {'source_index': 5, 'grid': '[[0, 1]]', 'index': 5})
+    """
+    out = dict(row)
+    reward_model = dict(row.get("reward_model") or {})
+    answer, answers = decode_ground_truth(reward_model.get("ground_truth"))
+    reward_model["ground_truth"] = answer
+    out["reward_model"] = reward_model
+    extra = {str(k): _flat(v) for k, v in as_mapping(row.get("extra_info"), "extra_info").items()}
+    if "original_ground_truth" in extra:
+        extra["original_ground_truth"] = decode_ground_truth(extra["original_ground_truth"])[0]
+    if answers is not None and len(answers) > 1:
+        extra["answers"] = json.dumps(answers, ensure_ascii=False)
+    if extra.get("index") is None:
+        extra["index"] = extra.get("source_index", position)
+    out["extra_info"] = extra
+    if "difficulty" in row and row["difficulty"] is not None:
+        out["difficulty"] = as_mapping(row["difficulty"], "difficulty") or None
+    return out
+
+
+def write_verl_parquet(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> int:
+    """Rewrite one of the paper's parquet files so that verl 0.9 reads it (`verl_row` on every row).
+
+    Args:
+        source: The paper's file.
+        target: Where to write the verl file (its folder must exist).
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        FileNotFoundError: when ``source`` does not exist.
+        ValueError: on a row that cannot be read, naming the file and the row.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = load_verl_parquet(source, raw=True)
+    converted = []
+    for i, row in enumerate(rows):
+        try:
+            converted.append(verl_row(row, i))
+        except _RowError as error:
+            raise ValueError(f"{source}: row {i}: {error}") from None
+    try:
+        table = pa.Table.from_pylist(converted)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{source}: the rows do not share one Arrow schema ({error})") from None
+    pq.write_table(table, target)
+    return len(converted)
