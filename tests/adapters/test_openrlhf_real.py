@@ -9,8 +9,10 @@ import argparse
 import ast
 import asyncio
 import importlib.util
+import os
 import re
 import shlex
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,7 +44,14 @@ def parse_with_openrlhf(argv: list[str], monkeypatch) -> SimpleNamespace:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     main = next(n for n in tree.body if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test))
     captured: dict = {}
-    namespace = {"argparse": argparse, "__name__": "__main__", "train": lambda args: captured.setdefault("args", args)}
+    # the file's standard-library imports; its others (ray, vLLM engines) only serve train(), which is replaced
+    namespace = {
+        "argparse": argparse,
+        "os": os,
+        "datetime": datetime,
+        "__name__": "__main__",
+        "train": lambda args: captured.setdefault("args", args),
+    }
     monkeypatch.setattr("sys.argv", ["train_ppo_ray.py", *argv])
     exec(compile(ast.Module(body=main.body, type_ignores=[]), str(path), "exec"), namespace)  # noqa: S102
     return captured["args"]

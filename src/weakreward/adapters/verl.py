@@ -1,12 +1,14 @@
 """`VerlReward`: any weakreward `Reward` as verl's ``compute_score``.
 
-verl loads a custom reward with ``custom_reward_function.path=<file> custom_reward_function.name=<attr>``
-and hands it to a reward manager, which calls it in one of two shapes (both with keyword arguments):
+verl 0.9 loads a custom reward with ``reward.custom_reward_function.path=<file>
+reward.custom_reward_function.name=<attr>`` and hands it to a reward manager of its reward loop, which calls
+it in one of two shapes (both with keyword arguments):
 
-- the **naive** manager (the default, and verl's per-sample reward loop), once per completion:
+- verl's **naive** and **dapo** managers (``reward.reward_manager.name``), once per completion:
   ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)``, and reads
   ``result["score"]``, keeping every other key of the returned dict as ``reward_extra_info``;
-- the **batch** manager (``reward_model.reward_manager=batch``), once per training batch:
+- weakreward's `weakreward.adapters.verl_manager.GroupRewardManager`, and verl's legacy batch manager,
+  once per group (or batch):
   ``compute_score(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=..., **reward_kwargs)``,
   and reads ``result[i]["score"]`` from the returned list.
 
@@ -15,12 +17,10 @@ of the dataset row; the prompt itself is not passed. The paper's files (arXiv 26
 ``ground_truth`` as a JSON list of strings, ``'["18"]'``; `VerlReward` scores against its *first*
 entry (every file of the paper has exactly one).
 
-Groups. Only the batch manager sees a whole group: verl repeats each prompt ``rollout.n`` times and
-scores the whole training batch in one call. verl's ``uid`` lives outside ``extra_info``, so the group
-of a completion is taken from the first of ``group_keys`` found in its ``extra_info`` (verl's own
-preprocessing scripts write ``extra_info["index"]``), else from its ``data_source``, ``ground_truth``
-and whole ``extra_info`` together (equal for the ``n`` rollouts of a row; two rows would only merge if
-all three were equal).
+Groups. Only the batch shape sees a whole group. `GroupRewardManager` passes verl's ``uid`` and
+``raw_prompt``; without them the group of a completion is taken from the first of ``group_keys`` found in
+its ``extra_info`` (verl's own preprocessing scripts write ``extra_info["index"]``), else from its
+``data_source``, ``ground_truth`` and ``extra_info`` together.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ class VerlReward:
         if batch is False and reward.sees_groups:
             raise ValueError(
                 f"VerlReward: batch=False, but {reward.name} scores a completion against its group, which verl's "
-                "per-sample compute_score never sees: use batch=None/True with reward_model.reward_manager=batch"
+                "per-sample compute_score never sees: use batch=None/True with weakreward's GroupRewardManager ("
+                "reward.reward_manager.source=importlib reward.reward_manager.name=GroupRewardManager reward.reward_manager.module.path=pkg://weakreward.adapters.verl_manager)"
             )
         if isinstance(group_keys, str) or not all(isinstance(k, str) for k in group_keys):
             raise ValueError(f"VerlReward: group_keys must be a sequence of extra_info key names, got {group_keys!r}")
@@ -214,13 +215,13 @@ class VerlReward:
         if self.batch is True:
             raise ValueError(
                 f"{self.__name__}: built with batch=True but called per sample; set "
-                "reward_model.reward_manager=batch in the verl config"
+                "reward.reward_manager.source=importlib reward.reward_manager.name=GroupRewardManager reward.reward_manager.module.path=pkg://weakreward.adapters.verl_manager"
             )
         if self.reward.sees_groups:
             raise ValueError(
                 f"{self.reward.name} scores a completion against its group, but verl called compute_score for a "
-                "single completion: set reward_model.reward_manager=batch in the verl config so that the "
-                "whole batch (all rollout.n completions of each prompt) arrives in one call"
+                "single completion (verl's naive/dapo reward manager): score it with weakreward's GroupRewardManager, "
+                "which hands each group whole to the reward: reward.reward_manager.source=importlib reward.reward_manager.name=GroupRewardManager reward.reward_manager.module.path=pkg://weakreward.adapters.verl_manager"
             )
         return self._score([data_source], [solution_str], [ground_truth], [extra_info])[0]
 
@@ -236,7 +237,7 @@ class VerlReward:
         if self.batch is False:
             raise ValueError(
                 f"{self.__name__}: built with batch=False but called with a batch; use "
-                "reward_model.reward_manager=naive, or build it with batch=None"
+                "reward.reward_manager.name=naive, or build it with batch=None"
             )
         n = len(solution_strs)
         if extra_infos is None:
@@ -310,7 +311,7 @@ class VerlReward:
                 rollouts,
                 trainer="verl",
                 group_size=self.group_size,
-                fix="Use reward_model.reward_manager=batch, and set group_size to actor_rollout_ref.rollout.n.",
+                fix="Score it with GroupRewardManager, and set group_size to actor_rollout_ref.rollout.n.",
             )
         return self._dicts(self.reward(rollouts))
 
