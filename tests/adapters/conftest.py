@@ -71,8 +71,17 @@ def install_gpu_stand_ins() -> None:
 
 @pytest.fixture
 def openrlhf_gpu_stand_ins():
+    """The stand-ins for one test, removed after it together with every module imported on top of them
+    (other libraries probe for vLLM or DeepSpeed with ``find_spec`` and must not find a stand-in)."""
     pytest.importorskip("openrlhf")
+    before = set(sys.modules)
+    finders = list(sys.meta_path)
     install_gpu_stand_ins()
+    yield
+    sys.meta_path[:] = finders
+    for name in set(sys.modules) - before:
+        if name.split(".")[0] in (*STAND_IN_PACKAGES, "openrlhf"):
+            del sys.modules[name]
 
 
 # -- verl ------------------------------------------------------------------------------------------------
