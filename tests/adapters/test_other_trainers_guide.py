@@ -1,10 +1,12 @@
 """The verl and OpenRLHF snippets of docs/guides/other-trainers.md run as written (the TRL snippet is the
-trainer test in test_trl.py, on a tiny model instead of the embedded one)."""
+trainer test in test_trl.py, on a tiny model instead of the embedded one), and its verl commands load
+through verl's own config (its OpenRLHF flags go through OpenRLHF's parser in test_openrlhf_real.py)."""
 
 from __future__ import annotations
 
 import re
 import runpy
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -19,6 +21,12 @@ FIXTURES = ROOT / "tests" / "fixtures"
 def snippets() -> dict[str, str]:
     """The guide's ``python title="<file>"`` blocks, by file name."""
     return dict(re.findall(r'```python title="([^"]+)"\n(.*?)```', GUIDE.read_text(encoding="utf-8"), re.S))
+
+
+def commands() -> dict[str, list[str]]:
+    """The guide's ``bash title="<file>"`` blocks, as the words of their one command, by file name."""
+    blocks = re.findall(r'```bash title="([^"]+)"\n(.*?)```', GUIDE.read_text(encoding="utf-8"), re.S)
+    return {name: shlex.split(code.replace("\\\n", " ")) for name, code in blocks}
 
 
 @pytest.fixture
@@ -40,6 +48,42 @@ def test_the_guide_names_its_snippets() -> None:
         "reward_func.py",
         "check_reward_func.py",
     }
+    assert set(commands()) == {"prepare_verl.sh", "train_verl.sh", "train_verl_vote.sh", "train_openrlhf.sh"}
+
+
+def test_the_prepare_command_writes_a_verl_file(workdir: Path) -> None:
+    from weakreward.cli import main
+    from weakreward.data.parquet import load_verl_parquet
+
+    words = commands()["prepare_verl.sh"]
+    assert words[:3] == ["weakreward", "data", "to-verl"]
+    shutil.copy(FIXTURES / "verl_rows_math.parquet", workdir / words[3])
+    assert main(words[1:]) == 0
+    rows = load_verl_parquet(workdir / words[4], raw=True)
+    assert [r["reward_model"]["ground_truth"] for r in rows][0] == "18"  # '["18"]' decoded
+
+
+@pytest.mark.parametrize(
+    "command, name, manager",
+    [
+        ("train_verl.sh", "compute_score", "NaiveRewardManager"),
+        ("train_verl_vote.sh", "compute_score_vote", "GroupRewardManager"),
+    ],
+)
+def test_verl_overrides_of_the_guide_make_verl_pick_our_reward(
+    workdir: Path, command: str, name: str, manager: str, verl_config
+) -> None:
+    from verl.trainer.ppo.reward import get_custom_reward_fn, resolve_reward_manager_cls
+
+    from weakreward.adapters.verl import VerlReward
+
+    words = commands()[command]
+    assert words[:3] == ["python", "-m", "verl.trainer.main_ppo"]
+    config = verl_config(words[3:])
+    fn = get_custom_reward_fn(config)
+    assert fn is not None and isinstance(fn.args[0], VerlReward)  # not verl's default_compute_score
+    assert fn.args[0].reward.name == runpy.run_path(str(workdir / "weak_rewards.py"))[name].reward.name
+    assert resolve_reward_manager_cls(config).__name__ == manager
 
 
 def test_verl_snippets_run_on_the_paper_rows(workdir: Path, capsys) -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from weakreward.data import Problem, load_verl_parquet
-from weakreward.data.parquet import decode_ground_truth, row_to_problem
+from weakreward.data.parquet import as_mapping, decode_ground_truth, row_to_problem, verl_row, write_verl_parquet
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "verl"
 ALL = sorted(p.name for p in FIXTURES.glob("*.parquet"))
@@ -195,3 +197,54 @@ def test_missing_and_corrupt_files(tmp_path):
     junk.write_bytes(b"not parquet")
     with pytest.raises(ValueError, match="junk.parquet"):
         load_verl_parquet(junk)
+
+
+# -- one decoder of metadata cells, and the files rewritten for verl -------------------------------------
+
+
+_cells = st.dictionaries(st.text(min_size=1, max_size=5), st.one_of(st.integers(), st.text(max_size=5)), max_size=4)
+
+
+@given(_cells)
+def test_every_stored_form_of_a_mapping_decodes_to_the_same_dict(cell: dict) -> None:
+    import numpy as np
+
+    pairs = list(cell.items())
+    arrow_map = np.empty(len(pairs), dtype=object)
+    arrow_map[:] = pairs
+    forms = [cell, json.dumps(cell), repr(cell), pairs, arrow_map]
+    assert all(as_mapping(form) == cell for form in forms)
+
+
+@pytest.mark.parametrize("cell", ["[1, 2]", "not json", 7, [("a", 1, 2)]])
+def test_a_cell_that_is_not_a_mapping_raises_naming_the_column(cell) -> None:
+    with pytest.raises(ValueError, match="extra_info"):
+        as_mapping(cell, "extra_info")
+
+
+def test_verl_row_decodes_labels_and_flattens_nested_metadata() -> None:
+    row = {
+        "prompt": [{"role": "user", "content": "q"}],
+        "reward_model": {"ground_truth": '["18", "eighteen"]', "style": "rule"},
+        "extra_info": '{"source_index": 3, "grid": [[0, 1], [1, 0]], "original_ground_truth": "[\\"17\\"]"}',
+        "difficulty": [("model-a", 4)],
+    }
+    out = verl_row(row, 9)
+    assert out["reward_model"] == {"ground_truth": "18", "style": "rule"}
+    assert out["extra_info"]["index"] == 3 and json.loads(out["extra_info"]["grid"]) == [[0, 1], [1, 0]]
+    assert out["extra_info"]["original_ground_truth"] == "17"
+    assert json.loads(out["extra_info"]["answers"]) == ["18", "eighteen"]
+    assert out["difficulty"] == {"model-a": 4}
+    assert verl_row({**row, "extra_info": None}, 9)["extra_info"]["index"] == 9  # no index: the row's position
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_write_verl_parquet_keeps_every_row_with_a_struct_extra_info(name: str, tmp_path: Path) -> None:
+    target = tmp_path / name
+    originals = load_verl_parquet(FIXTURES / name, raw=True)
+    assert write_verl_parquet(FIXTURES / name, target) == len(originals)
+    assert pa.types.is_struct(pq.read_schema(target).field("extra_info").type)
+    rows = load_verl_parquet(target, raw=True)
+    expected = [decode_ground_truth(r["reward_model"]["ground_truth"])[0] for r in originals]
+    assert [r["reward_model"]["ground_truth"] for r in rows] == expected
+    assert [r["prompt"] for r in rows] == [r["prompt"] for r in originals]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from weakreward.data.parquet import decode_ground_truth
 from weakreward.rewards.base import Reward
 from weakreward.rollouts import Rollouts
 
@@ -85,13 +85,8 @@ def reference_text(value: Any, *, parse_json_list: bool = False) -> str | None:
         >>> reference_text(float("nan")), reference_text(7)
         (None, '7')
     """
-    if parse_json_list and isinstance(value, str) and value.lstrip().startswith("["):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list) and all(isinstance(x, str) for x in parsed):
-            value = parsed
+    if parse_json_list and isinstance(value, str):
+        value = decode_ground_truth(value)[0]  # the one decoder of the paper's JSON-list labels
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, (list, tuple)):

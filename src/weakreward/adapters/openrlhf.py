@@ -1,16 +1,17 @@
 """`OpenRLHFReward`: any weakreward `Reward` as OpenRLHF's custom ``reward_func``.
 
-OpenRLHF (``--remote_rm_url /path/to/file.py --label_key answer``) loads ``reward_func`` from the file
-and calls ``reward_func(queries, prompts, labels)``: ``queries`` are the decoded prompt + response
+OpenRLHF 0.11 (``--reward.remote_url /path/to/file.py --data.label_key answer``) loads ``reward_func`` from
+the file and calls ``reward_func(queries, prompts, labels)``: ``queries`` are the decoded prompt + response
 (special tokens kept), ``prompts`` the prompts after the chat template, ``labels`` the ``--label_key``
 column. It expects ``{"rewards": tensor, "scores": tensor, "extra_logs": {name: tensor}}``: rewards
 feed the advantages, scores (in ``[0, 1]``) the dynamic filtering, and each ``extra_logs`` tensor
 holds one value per query and is concatenated across calls and logged.
 
-Groups. Recent OpenRLHF versions call ``reward_func`` once per finished sample, older ones per chunk of
-``micro_rollout_batch_size`` samples, so a group (the ``n_samples_per_prompt`` samples of a prompt)
-reaches one call whole only in older versions, with a chunk size that is a multiple of it. A group
-reward therefore raises ``ValueError`` when a call holds a partial group instead of voting on it.
+Groups. OpenRLHF 0.11 calls ``reward_func`` once per finished completion (``SingleTurnAgentExecutor``:
+``reward_func([query], [prompt], [label])`` in a thread), and has no batched path, so a group (the
+``--rollout.n_samples_per_prompt`` samples of a prompt) never reaches one call. A group reward
+(`Reward.sees_groups`, e.g. `MajorityVote`) therefore raises ``ValueError`` when the adapter is built,
+rather than at call time, where OpenRLHF would log the error at INFO level and train on ``None``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import torch
 
 from weakreward.adapters._common import (
     check_group_options,
-    check_whole_groups,
     dedupe_groups,
     numeric_columns,
     reference_text,
@@ -61,12 +61,13 @@ class OpenRLHFReward:
       numeric or boolean detail column as ``"<name>/<key>"``, one float per query (None/NaN → 0).
 
     OpenRLHF's ``ray.remote`` wrapper needs a plain function, so expose the adapter through one in
-    the reward file (see the guide). A reward that needs ``token_stats`` raises at construction.
+    the reward file (see the guide). A group reward or a reward that needs ``token_stats`` raises at
+    construction.
 
     Args:
         reward: The reward to wrap.
-        group_size: ``n_samples_per_prompt``, to check that groups arrive whole and to separate a
-            prompt drawn twice; None only flags groups of one completion (for group rewards).
+        group_size: ``--rollout.n_samples_per_prompt``, to separate a prompt drawn twice into one call
+            into two groups (``Rollouts.group_ids``); None groups by prompt text alone.
         nan_score: The reward OpenRLHF receives where the reward could not score a completion.
 
     Examples:
@@ -83,6 +84,13 @@ class OpenRLHFReward:
     def __init__(self, reward: Reward, *, group_size: int | None = None, nan_score: float = 0.0) -> None:
         if not isinstance(reward, Reward):
             raise TypeError(f"OpenRLHFReward: reward must be a weakreward Reward, got {type(reward).__name__}")
+        if reward.sees_groups:
+            raise ValueError(
+                f"{reward.name} scores a completion against the other completions of its prompt, but OpenRLHF 0.11 "
+                "calls reward_func with one completion at a time (SingleTurnAgentExecutor), so it would never see "
+                "a group. Use a per-completion reward in OpenRLHF (a verifier, NoisyReward), or train the group "
+                "reward with weakreward's GRPOTrainer, TRL (reward.as_trl()) or verl (GroupRewardManager)."
+            )
         check_group_options("OpenRLHFReward", group_size, nan_score)
         reject_token_stats(reward, "OpenRLHF's reward_func", "OpenRLHF passes only the decoded text.")
         self.reward = reward
@@ -112,17 +120,6 @@ class OpenRLHFReward:
         self, queries: Sequence[str], prompts: Sequence[Any], labels: Sequence[Any] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         rollouts = self.rollouts(queries, prompts, labels)
-        check_whole_groups(
-            self.reward,
-            rollouts,
-            trainer="OpenRLHF",
-            group_size=self.group_size,
-            fix=(
-                "Group rewards need the n_samples_per_prompt samples of a prompt in one reward_func call: an "
-                "OpenRLHF version that scores batches, with micro_rollout_batch_size a multiple of "
-                "n_samples_per_prompt."
-            ),
-        )
         result = self.reward(rollouts)
         scores = torch.tensor(result.scores, dtype=torch.float32)
         rewards = torch.nan_to_num(scores, nan=self.nan_score)

@@ -1,12 +1,14 @@
 """`VerlReward`: any weakreward `Reward` as verl's ``compute_score``.
 
-verl loads a custom reward with ``custom_reward_function.path=<file> custom_reward_function.name=<attr>``
-and hands it to a reward manager, which calls it in one of two shapes (both with keyword arguments):
+verl 0.9 loads a custom reward with ``reward.custom_reward_function.path=<file>
+reward.custom_reward_function.name=<attr>`` and hands it to a reward manager of its reward loop, which calls
+it in one of two shapes (both with keyword arguments):
 
-- the **naive** manager (the default, and verl's per-sample reward loop), once per completion:
+- verl's **naive** and **dapo** managers (``reward.reward_manager.name``), once per completion:
   ``compute_score(data_source=..., solution_str=..., ground_truth=..., extra_info=...)``, and reads
   ``result["score"]``, keeping every other key of the returned dict as ``reward_extra_info``;
-- the **batch** manager (``reward_model.reward_manager=batch``), once per training batch:
+- weakreward's `weakreward.adapters.verl_manager.GroupRewardManager`, and verl's legacy batch manager,
+  once per group (or batch):
   ``compute_score(data_sources=..., solution_strs=..., ground_truths=..., extra_infos=..., **reward_kwargs)``,
   and reads ``result[i]["score"]`` from the returned list.
 
@@ -15,12 +17,10 @@ of the dataset row; the prompt itself is not passed. The paper's files (arXiv 26
 ``ground_truth`` as a JSON list of strings, ``'["18"]'``; `VerlReward` scores against its *first*
 entry (every file of the paper has exactly one).
 
-Groups. Only the batch manager sees a whole group: verl repeats each prompt ``rollout.n`` times and
-scores the whole training batch in one call. verl's ``uid`` lives outside ``extra_info``, so the group
-of a completion is taken from the first of ``group_keys`` found in its ``extra_info`` (verl's own
-preprocessing scripts write ``extra_info["index"]``), else from its ``data_source``, ``ground_truth``
-and whole ``extra_info`` together (equal for the ``n`` rollouts of a row; two rows would only merge if
-all three were equal).
+Groups. Only the batch shape sees a whole group. `GroupRewardManager` passes verl's ``uid`` and
+``raw_prompt``; without them the group of a completion is taken from the first of ``group_keys`` found in
+its ``extra_info`` (verl's own preprocessing scripts write ``extra_info["index"]``), else from its
+``data_source``, ``ground_truth`` and ``extra_info`` together.
 """
 
 from __future__ import annotations
@@ -40,34 +40,66 @@ from weakreward.adapters._common import (
     reject_token_stats,
     scalar_columns,
 )
+from weakreward.data.parquet import as_mapping
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollouts import Rollouts
 
-# Keys the naive manager writes into extra_info per rollout: never part of a group key.
-_PER_ROLLOUT_KEYS = frozenset({"num_turns", "__num_turns__"})
+# Keys verl's reward managers and agent loop merge into a completion's extra_info (per rollout, per step):
+# never part of a row's identity.
+_PER_ROLLOUT_KEYS = frozenset(
+    {
+        "num_turns",
+        "__num_turns__",
+        "rollout_reward_scores",
+        "reward_scores",
+        "num_cached_tokens",
+        "global_steps",
+        "raw_prompt",
+        "reward_extra_info",
+        "turn_scores",
+        "tool_rewards",
+    }
+)
+
+
+class VerlScore(dict):
+    """verl's per-completion result: a dict (``"score"`` and the details) that also answers ``[0]`` with the
+    score, because verl's old ``PrimeRewardManager`` reads ``float(result[0])`` of a non-number result.
+
+    Examples:
+        >>> r = VerlScore(score=1.0, scored=True)
+        >>> float(r[0]), r["score"]
+        (1.0, 1.0)
+    """
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == 0 and not isinstance(key, bool) and 0 not in self.keys():
+            return dict.__getitem__(self, "score")
+        return dict.__getitem__(self, key)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (VerlScore, (dict(self),))
 
 
 def _extra_info_dict(extra_info: Any) -> dict[str, Any]:
-    """``extra_info`` as a dict: a dict as is, an Arrow map (a list of key/value pairs) or a JSON object
-    string converted, anything else under the key ``"extra_info"``."""
-    if isinstance(extra_info, Mapping):
-        return dict(extra_info)
-    if isinstance(extra_info, np.ndarray):
-        extra_info = extra_info.tolist()
-    if (
-        isinstance(extra_info, (list, tuple))
-        and extra_info
-        and all(isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in extra_info)
-    ):
-        return {k: v for k, v in extra_info}
-    if isinstance(extra_info, str):
-        try:
-            parsed = json.loads(extra_info)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            return parsed
-    return {} if extra_info is None else {"extra_info": extra_info}
+    """``extra_info`` as a dict (`weakreward.data.parquet.as_mapping`); anything that is not a mapping in
+    any of its stored forms is kept whole under the key ``"extra_info"``, never an exception."""
+    try:
+        return as_mapping(extra_info, "extra_info")
+    except ValueError:
+        return {"extra_info": extra_info}
+
+
+def _prompt(value: Any) -> Any:
+    """A prompt as `Rollouts` takes it: text as is; chat messages (numpy arrays under pandas) as a list of
+    dicts."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)) and all(isinstance(m, Mapping) for m in value):
+        return [{str(k): _plain(v) for k, v in m.items()} for m in value]
+    return "" if value is None else str(value)
 
 
 def _plain(value: Any) -> Any:
@@ -145,7 +177,8 @@ class VerlReward:
         if batch is False and reward.sees_groups:
             raise ValueError(
                 f"VerlReward: batch=False, but {reward.name} scores a completion against its group, which verl's "
-                "per-sample compute_score never sees: use batch=None/True with reward_model.reward_manager=batch"
+                "per-sample compute_score never sees: use batch=None/True with weakreward's GroupRewardManager ("
+                "reward.reward_manager.source=importlib reward.reward_manager.name=GroupRewardManager reward.reward_manager.module.path=pkg://weakreward.adapters.verl_manager)"
             )
         if isinstance(group_keys, str) or not all(isinstance(k, str) for k in group_keys):
             raise ValueError(f"VerlReward: group_keys must be a sequence of extra_info key names, got {group_keys!r}")
@@ -182,13 +215,13 @@ class VerlReward:
         if self.batch is True:
             raise ValueError(
                 f"{self.__name__}: built with batch=True but called per sample; set "
-                "reward_model.reward_manager=batch in the verl config"
+                "reward.reward_manager.source=importlib reward.reward_manager.name=GroupRewardManager reward.reward_manager.module.path=pkg://weakreward.adapters.verl_manager"
             )
         if self.reward.sees_groups:
             raise ValueError(
                 f"{self.reward.name} scores a completion against its group, but verl called compute_score for a "
-                "single completion: set reward_model.reward_manager=batch in the verl config so that the "
-                "whole batch (all rollout.n completions of each prompt) arrives in one call"
+                "single completion (verl's naive/dapo reward manager): score it with weakreward's GroupRewardManager, "
+                "which hands each group whole to the reward: reward.reward_manager.source=importlib reward.reward_manager.name=GroupRewardManager reward.reward_manager.module.path=pkg://weakreward.adapters.verl_manager"
             )
         return self._score([data_source], [solution_str], [ground_truth], [extra_info])[0]
 
@@ -204,7 +237,7 @@ class VerlReward:
         if self.batch is False:
             raise ValueError(
                 f"{self.__name__}: built with batch=False but called with a batch; use "
-                "reward_model.reward_manager=naive, or build it with batch=None"
+                "reward.reward_manager.name=naive, or build it with batch=None"
             )
         n = len(solution_strs)
         if extra_infos is None:
@@ -222,13 +255,18 @@ class VerlReward:
         solution_strs: Sequence[str],
         ground_truths: Sequence[Any],
         extra_infos: Sequence[Any],
+        *,
+        prompts: Sequence[Any] | None = None,
+        group_ids: Sequence[Hashable] | None = None,
     ) -> Rollouts:
         """The `Rollouts` that a batch call with these arguments scores.
 
-        verl does not pass the prompt, so each completion's prompt is a stand-in that is fixed per
-        dataset row: the canonical JSON of its ``data_source``, ``ground_truth`` and ``extra_info``
-        (without per-rollout keys). Prompt-level noise (``NoisyReward(level="prompt")``) therefore stays
-        fixed per row, as it would for the real prompt.
+        ``prompts`` and ``group_ids`` are given by `GroupRewardManager`, which reads verl's ``raw_prompt``
+        and ``uid``. Without them, verl's ``compute_score`` does not pass the prompt, so a completion's
+        prompt is ``extra_info["raw_prompt"]`` where verl merged it in, else a stand-in fixed per dataset
+        row: the canonical JSON of its ``data_source``, ``ground_truth`` and ``extra_info`` (without the
+        per-rollout and per-step keys verl adds). Prompt-level noise (``NoisyReward(level="prompt")``)
+        therefore stays fixed per row and across steps, as it does for the real prompt.
         """
         infos = [_extra_info_dict(x) for x in extra_infos]
         keys: list[Hashable] = []
@@ -244,10 +282,17 @@ class VerlReward:
         for name in names:
             if name not in columns:
                 columns[name] = [info.get(name) for info in infos]
+        # the whole mapping too, where a reward reads it as one cell (ReasoningGymVerifier's "extra_info")
+        columns.setdefault("extra_info", infos)
+        if prompts is None:
+            # verl's agent loop may merge the chat into extra_info; where it does, that is the real prompt
+            prompts = [
+                info["raw_prompt"] if info.get("raw_prompt") is not None else key for info, key in zip(infos, stand_ins)
+            ]
         return Rollouts(
-            prompts=tuple(stand_ins),
+            prompts=tuple(_prompt(p) for p in prompts),
             completions=tuple(s if isinstance(s, str) else "" for s in solution_strs),
-            group_ids=tuple(dedupe_groups(keys, self.group_size)),
+            group_ids=tuple(dedupe_groups(keys, self.group_size) if group_ids is None else group_ids),
             references=tuple(reference_text(t, parse_json_list=True) for t in ground_truths),
             extras={k: tuple(v) for k, v in columns.items()},
         )
@@ -266,7 +311,7 @@ class VerlReward:
                 rollouts,
                 trainer="verl",
                 group_size=self.group_size,
-                fix="Use reward_model.reward_manager=batch, and set group_size to actor_rollout_ref.rollout.n.",
+                fix="Score it with GroupRewardManager, and set group_size to actor_rollout_ref.rollout.n.",
             )
         return self._dicts(self.reward(rollouts))
 
@@ -277,10 +322,10 @@ class VerlReward:
             filler: Any = "" if textual else math.nan
             name = key if key not in ("score", "scored") else f"detail/{key}"
             columns[name] = [filler if v is None else v for v in column]
-        out = []
+        out: list[dict[str, Any]] = []
         for i, score in enumerate(result.scores.tolist()):
             scored = not math.isnan(score)
-            row: dict[str, Any] = {"score": float(score) if scored else self.nan_score, "scored": scored}
+            row: dict[str, Any] = VerlScore(score=float(score) if scored else self.nan_score, scored=scored)
             row.update({k: v[i] for k, v in columns.items()})
             out.append(row)
         return out

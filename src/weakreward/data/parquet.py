@@ -15,6 +15,7 @@ here:
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -64,20 +65,52 @@ def decode_ground_truth(ground_truth: Any) -> tuple[str | None, list[str] | None
     return text, None
 
 
-def _as_mapping(value: Any, column: str) -> dict[str, Any]:
-    """A struct (dict), an Arrow map (list of key/value pairs) or a JSON object string, as a dict."""
+_MAX_MAPPING_CHARS = 1_000_000  # a cell larger than this is not metadata; refuse to parse it
+
+
+def as_mapping(value: Any, column: str = "value") -> dict[str, Any]:
+    """A metadata cell of a verl parquet file as a dict, in any of the forms the paper's files store it.
+
+    The one decoder of ``extra_info`` (and ``difficulty``) cells, shared by `load_verl_parquet`, the verl
+    adapter and `ReasoningGymVerifier`: a struct (a dict) as is; an Arrow map (a list of key/value pairs,
+    as pyarrow and pandas return it; numpy arrays included); a string holding a JSON object (the graph
+    files), or a Python dict literal (read with `ast.literal_eval`, never `eval`); None as ``{}``.
+
+    Args:
+        value: The cell.
+        column: The column's name, for the error message.
+
+    Returns:
+        The cell as a new dict.
+
+    Raises:
+        ValueError: when the cell is none of these forms (the message names ``column``).
+
+    Examples:
+        >>> as_mapping('{"index": 3}'), as_mapping([("index", 3)]), as_mapping({"index": 3}), as_mapping(None)
+        ({'index': 3}, {'index': 3}, {'index': 3}, {})
+    """
     if value is None:
         return {}
     if isinstance(value, Mapping):
         return dict(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     if isinstance(value, str):
+        if len(value) > _MAX_MAPPING_CHARS:
+            raise _RowError(f"{column} is a string of {len(value)} characters, too long to be metadata")
         try:
             decoded = json.loads(value)
         except json.JSONDecodeError as error:
-            raise _RowError(f"{column} is a string but not valid JSON ({error})") from None
-        if not isinstance(decoded, dict):
+            try:
+                decoded = ast.literal_eval(value)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                raise _RowError(f"{column} is a string but not valid JSON ({error})") from None
+        if not isinstance(decoded, Mapping):
             raise _RowError(f"{column} is JSON but not an object (got {type(decoded).__name__})")
-        return decoded
+        return dict(decoded)
+    if hasattr(value, "tolist") and not isinstance(value, (list, tuple)):
+        value = value.tolist()  # numpy arrays of pairs, as pandas stores an Arrow map
     if isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value):
         return {str(k): v for k, v in value}
     raise _RowError(f"{column} must be a dict, a JSON object string or a list of key/value pairs, got {value!r:.80}")
@@ -87,10 +120,10 @@ def _difficulty(row: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, A
     merged: dict[str, Any] = {}
     model_difficulty = extra.get("model_difficulty")
     if model_difficulty is not None:
-        merged.update(_as_mapping(model_difficulty, "extra_info.model_difficulty"))
+        merged.update(as_mapping(model_difficulty, "extra_info.model_difficulty"))
     column = row.get("difficulty")
     if column is not None and not (isinstance(column, float) and math.isnan(column)):
-        merged.update(_as_mapping(column, "difficulty"))
+        merged.update(as_mapping(column, "difficulty"))
     return merged
 
 
@@ -115,7 +148,7 @@ def row_to_problem(row: Mapping[str, Any]) -> Problem:
     if reward_model is not None and not isinstance(reward_model, Mapping):
         raise _RowError(f"reward_model must be a dict, got {type(reward_model).__name__}")
     answer, answers = decode_ground_truth((reward_model or {}).get("ground_truth"))
-    extra = _as_mapping(row.get("extra_info"), "extra_info")
+    extra = as_mapping(row.get("extra_info"), "extra_info")
     meta: dict[str, Any] = {}
     for column in ("data_source", "ability"):
         if row.get(column) is not None:
@@ -203,3 +236,80 @@ def load_verl_parquet(path: str | os.PathLike[str], *, raw: bool = False) -> lis
         problem.meta["source"] = (str(path), i)
         problems.append(problem)
     return problems
+
+
+def _flat(value: Any) -> Any:
+    """A scalar as is; a list or dict (numpy arrays included) as its JSON text, so that every row of a
+    column has one Arrow type however the nested metadata varies between rows and tasks."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def verl_row(row: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """One row of the paper's files in the form verl 0.9's loader and reward managers expect.
+
+    - ``reward_model.ground_truth``: the label as plain text (a JSON list such as ``'["18"]'`` gives its first
+      entry, `decode_ground_truth`); several answers are kept as a JSON list in ``extra_info["answers"]``.
+    - ``extra_info``: a struct (verl calls ``extra_info.get``), decoded from a JSON string or an Arrow map
+      (`as_mapping`), with an ``index`` (``source_index``, else the row's position, where the file has none);
+      nested values become JSON text, so one Arrow type holds every row; ``original_ground_truth`` decoded.
+    - ``difficulty``: an Arrow map becomes a struct. Other columns are kept.
+
+    Examples:
+        >>> r = verl_row({"prompt": [{"role": "user", "content": "1+1?"}], "data_source": "graph",
+        ...               "reward_model": {"ground_truth": '["2"]', "style": "rule"},
+        ...               "extra_info": '{"source_index": 5, "grid": [[0, 1]]}'}, 0)
+        >>> r["reward_model"]["ground_truth"], r["extra_info"]
+        ('2', {'source_index': 5, 'grid': '[[0, 1]]', 'index': 5})
+    """
+    out = dict(row)
+    reward_model = dict(row.get("reward_model") or {})
+    answer, answers = decode_ground_truth(reward_model.get("ground_truth"))
+    reward_model["ground_truth"] = answer
+    out["reward_model"] = reward_model
+    extra = {str(k): _flat(v) for k, v in as_mapping(row.get("extra_info"), "extra_info").items()}
+    if "original_ground_truth" in extra:
+        extra["original_ground_truth"] = decode_ground_truth(extra["original_ground_truth"])[0]
+    if answers is not None and len(answers) > 1:
+        extra["answers"] = json.dumps(answers, ensure_ascii=False)
+    if extra.get("index") is None:
+        extra["index"] = extra.get("source_index", position)
+    out["extra_info"] = extra
+    if "difficulty" in row and row["difficulty"] is not None:
+        out["difficulty"] = as_mapping(row["difficulty"], "difficulty") or None
+    return out
+
+
+def write_verl_parquet(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> int:
+    """Rewrite one of the paper's parquet files so that verl 0.9 reads it (`verl_row` on every row).
+
+    Args:
+        source: The paper's file.
+        target: Where to write the verl file (its folder must exist).
+
+    Returns:
+        The number of rows written.
+
+    Raises:
+        FileNotFoundError: when ``source`` does not exist.
+        ValueError: on a row that cannot be read, naming the file and the row.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = load_verl_parquet(source, raw=True)
+    converted = []
+    for i, row in enumerate(rows):
+        try:
+            converted.append(verl_row(row, i))
+        except _RowError as error:
+            raise ValueError(f"{source}: row {i}: {error}") from None
+    try:
+        table = pa.Table.from_pylist(converted)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ValueError(f"{source}: the rows do not share one Arrow schema ({error})") from None
+    pq.write_table(table, target)
+    return len(converted)

@@ -12,11 +12,9 @@ reasoning-gym is an optional extra: ``pip install 'weakreward[reasoning-gym]'``.
 
 from __future__ import annotations
 
-import ast
 import importlib
-import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,23 +61,10 @@ def _question(prompt: Prompt) -> str:
 
 
 def _metadata(value: Any) -> dict[str, Any]:
-    """A metadata cell as a dict: a mapping, a JSON string, or a Python-literal string."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, (str, bytes)):
-        text = value.decode() if isinstance(value, bytes) else value
-        if len(text) > _MAX_METADATA_CHARS:
-            raise ValueError("metadata string too long")
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            parsed = ast.literal_eval(text)
-        if not isinstance(parsed, Mapping):
-            raise ValueError(f"metadata is a {type(parsed).__name__}, not a mapping")
-        return dict(parsed)
-    raise ValueError(f"metadata is a {type(value).__name__}, not a mapping or a string")
+    """A metadata cell as a dict: a mapping, an Arrow map, a JSON string, or a Python-literal string."""
+    from weakreward.data.parquet import as_mapping  # the one decoder of metadata cells (lazy: data imports rewards)
+
+    return as_mapping(value, "metadata")
 
 
 @dataclass(frozen=True, eq=False)
