@@ -311,6 +311,73 @@ def test_sigkill_mid_run_then_resume_latest_continues(tmp_path):
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".tmp")]
 
 
+# The same run as CHILD, with a fixed weight init and full fine-tuning; argv: run_dir, steps.
+CHILD_EXACT = CHILD.replace("tiny_llama(tok)", "tiny_llama(tok, seed=0)").replace(
+    'resume="latest")', 'resume="latest", lora=None, seed=3)'
+)
+TIMINGS = {"rollout_s", "train_s", "tokens_per_s", "peak_mem_mb"}
+
+
+def test_sigkilled_run_resumed_to_four_steps_equals_an_uninterrupted_four_step_run(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD_EXACT)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    done = subprocess.run([sys.executable, str(script), str(straight), "4"], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(crashed), "200"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ckpt = latest_checkpoint(crashed / "checkpoints")
+            if ckpt is not None and int(ckpt.name.split("-")[1]) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        if proc.stderr:
+            proc.stderr.close()
+    resumed_from = int(latest_checkpoint(crashed / "checkpoints").name.split("-")[1])
+    assert 2 <= resumed_from < 4
+    done = subprocess.run([sys.executable, str(script), str(crashed), "4"], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+    def rows(run: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if k not in TIMINGS} for r in read_metrics(run / "metrics.jsonl")]
+
+    assert [r["step"] for r in rows(crashed)] == [1, 2, 3, 4]
+    assert rows(crashed) == rows(straight)
+    from safetensors.torch import load_file
+
+    a = load_file(straight / "final" / "model.safetensors")
+    b = load_file(crashed / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_a_fresh_run_refuses_an_existing_run_dir_and_says_how_to_resume_or_overwrite(tmp_path, tok):
+    GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, steps=1)).train()
+    again = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, steps=1))
+    with pytest.raises(FileExistsError, match="resume='latest'.*overwrite=True"):
+        again.train()
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [1]  # nothing deleted
+    cfg = _config(tmp_path, steps=2, overwrite=True)
+    rows = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg).train()
+    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
+
+
+def test_eval_every_without_eval_problems_is_an_error(tmp_path, tok):
+    with pytest.raises(ValueError, match="eval_every = 2 but there are no eval_problems"):
+        GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, eval_every=2))
+
+
 def test_resume_restores_step_weights_and_reward_state(tmp_path, tok):
     cfg = _config(tmp_path, steps=2, save_every=1)
     noisy = NoisyReward(HasDigit(), flip=0.3, seed=2)

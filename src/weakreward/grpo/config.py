@@ -158,8 +158,12 @@ class GRPOConfig(BaseModel):
     resume: str | None = Field(
         None,
         description='"latest" continues from the newest checkpoint in run_dir (starts fresh if none); '
-        "a path resumes from that checkpoint folder; None starts fresh, replacing metrics.jsonl and "
-        "checkpoints/ of an earlier run in run_dir.",
+        "a path resumes from that checkpoint folder; None starts fresh (see overwrite).",
+    )
+    overwrite: bool = Field(
+        False,
+        description="With resume=None, replace an earlier run in run_dir (its metrics.jsonl and checkpoints/); "
+        "False refuses to start over one.",
     )
     progress: bool = Field(True, description="Show a tqdm progress bar on stderr.")
 

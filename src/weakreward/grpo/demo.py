@@ -99,13 +99,14 @@ def summarise(history: list[dict[str, Any]], window: int = 5) -> dict[str, float
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path:
     """Save a PNG of the training reward, the true-accuracy monitor and the completion length per step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure on the Agg canvas: pyplot's global backend (the user's) stays as it is.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     steps = [r["step"] for r in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(steps, [r.get("reward/mean") for r in history], label="training reward (noisy, flip=0.2)")
     ax1.plot(steps, [r.get("monitor/true/mean") for r in history], label="true accuracy (monitor)")
     ax1.set_xlabel("step")
@@ -118,7 +119,6 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -136,6 +136,7 @@ def run_demo(
 
     if steps is not None:
         overrides["steps"] = steps
+    overrides.setdefault("overwrite", not resume)  # re-running the demo replaces its previous run
     config = demo_config(run_dir=run_dir, seed=seed, resume="latest" if resume else None, **overrides)
     verifier = MathVerifier()
     reward = NoisyReward(verifier, flip=0.2, seed=seed)

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from weakreward.grpo.config import GRPOConfig
 from weakreward.rewards.base import Reward
@@ -51,10 +51,14 @@ class DataSpec(BaseModel):
             raise ValueError(f'builtin must be "arithmetic", got {v!r}')
         return v
 
-    def load(self, base_dir: Path | None = None) -> list[Any]:
-        """The problems (dicts or `weakreward.data.Problem`)."""
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
         if (self.builtin is None) == (self.path is None):
             raise ValueError("a data spec needs exactly one of builtin or path")
+        return self
+
+    def load(self, base_dir: Path | None = None) -> list[Any]:
+        """The problems (dicts or `weakreward.data.Problem`)."""
         if self.builtin is not None:
             from weakreward.data import arithmetic_problems
 
@@ -124,6 +128,15 @@ class TrainRecipe(BaseModel):
     train_data: DataSpec = Field(description="Training problems.")
     eval_data: DataSpec | None = Field(None, description="Evaluation problems (used when grpo.eval_every > 0).")
     grpo: GRPOConfig = Field(default_factory=GRPOConfig, description="The trainer's configuration.")
+
+    @model_validator(mode="after")
+    def _eval_needs_data(self) -> TrainRecipe:
+        if self.grpo.eval_every and self.eval_data is None:
+            raise ValueError(
+                f"grpo.eval_every = {self.grpo.eval_every} but there is no eval_data: add eval_data, or set "
+                "grpo.eval_every to 0"
+            )
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> TrainRecipe:

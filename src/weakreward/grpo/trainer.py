@@ -167,6 +167,11 @@ class GRPOTrainer:
         if not self.train_problems:
             raise ValueError("train_problems is empty")
         self.eval_problems = [_as_problem(p, i) for i, p in enumerate(eval_problems or [])]
+        if cfg.eval_every and not self.eval_problems:
+            raise ValueError(
+                f"config.eval_every = {cfg.eval_every} but there are no eval_problems: pass eval_problems, "
+                "or set eval_every=0"
+            )
         self.run_dir = Path(cfg.run_dir)
         self.device = _resolve_device(cfg.device)
 
@@ -594,6 +599,15 @@ class GRPOTrainer:
         cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed_at = self._maybe_resume()
+        metrics_file = self.run_dir / "metrics.jsonl"
+        earlier_run = (self.checkpoint_dir.exists() and any(self.checkpoint_dir.iterdir())) or (
+            metrics_file.exists() and metrics_file.stat().st_size > 0
+        )
+        if cfg.resume is None and earlier_run and not cfg.overwrite:
+            raise FileExistsError(
+                f"run_dir {self.run_dir} holds an earlier run (metrics.jsonl, checkpoints/): set resume='latest' "
+                "to continue it, overwrite=True to replace it, or choose another run_dir"
+            )
         if resumed_at is None and self.checkpoint_dir.exists():
             # A fresh run replaces the folder's previous run: stale checkpoints must not be resumed later.
             shutil.rmtree(self.checkpoint_dir)

@@ -25,7 +25,7 @@ def token_stats(
     logits: torch.Tensor, token_ids: torch.Tensor, mask: torch.Tensor | None, temperature: float
 ) -> TokenStats:
     if logits.is_cuda and triton_available():
-        from weakreward.kernels.fused_token_stats import fused_token_stats
+        from weakreward.kernels.fused_stats import fused_token_stats
 
         return fused_token_stats(logits, token_ids, mask, temperature)
     return reference_token_stats(logits, token_ids, mask, temperature)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from weakreward.kernels.fused_token_stats import stats_backward, stats_forward
+from weakreward.kernels.fused_stats import stats_backward, stats_forward
 from weakreward.rollouts import TokenStats
 
 # 2,048 rows × 49,152 vocab × 2 bytes ≈ 0.2 GB of bf16 logits per chunk.

@@ -23,7 +23,7 @@ import torch
 
 from weakreward.rollouts import TokenStats
 
-# Rows per chunk: 4096 rows × 49,152 vocab × 4 bytes ≈ 0.8 GB of float32 at most per chunk on the CPU.
+# Rows per chunk: 1,024 rows × 49,152 vocab × 4 bytes ≈ 0.2 GB of float32 at most per chunk on the CPU.
 DEFAULT_CHUNK_ROWS = 1024
 
 
