@@ -18,6 +18,7 @@ import io
 import json
 import pkgutil
 import re
+import sys
 import types
 from pathlib import Path
 
@@ -272,7 +273,11 @@ def test_page_code_runs_and_prints_what_the_page_shows(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": "__docs__"}
+    # The blocks run as a registered module, as a script would: classes defined there (a pydantic
+    # `reward_dataclass`) resolve their annotations through sys.modules.
+    module = types.ModuleType("__docs__")
+    monkeypatch.setitem(sys.modules, "__docs__", module)
+    namespace: dict = module.__dict__
     try:
         for n, block in enumerate(b for b in code_blocks(page.read_text(encoding="utf-8")) if b["runs"]):
             stdout = io.StringIO()

@@ -65,7 +65,7 @@ def test_paper_config_uses_the_papers_hyperparameters(path: Path) -> None:
     # arXiv 2604.18574 (data README): GRPO, group size 8, 64 prompts per step, lr 1e-6, KL 0.001 (k3),
     # clip 0.2, temperature 1.0, about 496 updates, full fine-tuning
     assert (g.group_size, g.prompts_per_step, g.lr, g.beta, g.kl_estimator) == (8, 64, 1e-6, 0.001, "k3")
-    assert (g.clip_eps, g.eps_high, g.temperature, g.steps, g.updates_per_batch) == (0.2, 0.2, 1.0, 496, 1)
+    assert (g.clip_eps, g.clip_eps_high, g.temperature, g.steps, g.updates_per_batch) == (0.2, None, 1.0, 496, 1)
     assert g.lr_schedule == "constant" and g.lora is None and g.advantage_norm == "group"
     # and the library's own preset agrees, so docs/paper.md can point at either
     from weakreward.grpo.config import paper_config

@@ -431,3 +431,86 @@ def test_lora_layers_adapts_only_the_top_layers(tmp_path, tok):
     assert adapted == {"2"}
     with pytest.raises(ValidationError, match="layers"):
         GRPOConfig(lora={"layers": 0})
+
+
+# -- schedules, prompts and problem types, checked by value ----------------------------------------
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        # steps=6, warmup_steps=2: warm-up (k + 1) / 2 for k < 2, then progress p = (k − 2) / 4.
+        ("constant", [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        ("linear", [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]),  # 1 − p
+        # (1 + cos(π p)) / 2: cos(π/4) = 0.70711 → 0.85355; cos(3π/4) → 0.14645
+        ("cosine", [0.5, 1.0, 1.0, 0.853553, 0.5, 0.146447]),
+    ],
+)
+def test_learning_rate_schedules_by_value(tmp_path, tok, schedule, expected):
+    cfg = _config(tmp_path, steps=6, warmup_steps=2, lr=1e-2, lr_schedule=schedule)
+    trainer = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg)
+    got = []
+    for _ in range(6):
+        got.append(trainer.scheduler.get_last_lr()[0] / 1e-2)
+        trainer.optimizer.step()  # no gradients: a no-op that keeps the scheduler's call order
+        trainer.scheduler.step()
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+CHAT = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+3="}]
+
+
+@pytest.mark.parametrize(
+    ("mode", "prompt", "text"),
+    [
+        ("auto", "2+3=", "2+3="),  # text prompts stay raw
+        (
+            "auto",
+            CHAT,
+            "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\n2+3=<|im_end|>\n<|im_start|>assistant\n",
+        ),
+        ("always", "2+3=", "<|im_start|>user\n2+3=<|im_end|>\n<|im_start|>assistant\n"),
+        ("never", CHAT, "be brief\n2+3="),  # the messages' contents joined by newlines
+    ],
+)
+def test_chat_template_modes_render_the_prompt(tmp_path, tok, mode, prompt, text):
+    cfg = _config(tmp_path, chat_template=mode)
+    trainer = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg)
+    assert tok.decode(trainer._prompt_ids(prompt)) == text
+
+
+def test_max_prompt_tokens_keeps_the_last_tokens(tmp_path, tok):
+    cfg = _config(tmp_path, max_prompt_tokens=3)
+    trainer = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg)
+    assert tok.decode(trainer._prompt_ids("12+34=")) == "34="  # one character per token, cut from the left
+
+
+def test_dataclass_and_pydantic_problems_become_problems_with_their_extras(tmp_path, tok):
+    import dataclasses
+
+    from pydantic import BaseModel
+
+    from weakreward import Problem
+
+    @dataclasses.dataclass
+    class Row:
+        prompt: str
+        answer: int
+        source: str
+
+    class Item(BaseModel):
+        prompt: str
+        answer: str
+        source: str
+
+    cfg = _config(tmp_path)
+    trainer = GRPOTrainer(
+        tiny_llama(tok),
+        HasDigit(),
+        [Row("1+3=", 4, "dc"), Item(prompt="2+2=", answer="4", source="pd")],
+        tokenizer=tok,
+        config=cfg,
+    )
+    assert trainer.train_problems == [
+        Problem("1+3=", "4", meta={"source": "dc"}),  # a numeric label becomes the reference "4"
+        Problem("2+2=", "4", meta={"source": "pd"}),
+    ]
+    assert [p.extras for p in trainer.train_problems] == [{"source": "dc"}, {"source": "pd"}]

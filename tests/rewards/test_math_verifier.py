@@ -169,7 +169,7 @@ def test_long_completion_is_cut_to_its_tail() -> None:
     ],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=f"MathVerifier.{field}"):
+    with pytest.raises(ValueError, match=f"MathVerifier.{field}: "):
         MathVerifier(**{field: value})
 
 

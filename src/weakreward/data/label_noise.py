@@ -174,6 +174,10 @@ def cluster_answers(answers: Sequence[str], verifier: Verifier) -> list[tuple[st
     string is then compared (gold-first, the cluster's first-seen string as gold) with every earlier
     cluster and joins the first that matches. Clusters are in first-seen order; the representative is
     the cluster's most frequent string (ties: first seen).
+
+    Args:
+        answers: The answers to group.
+        verifier: Decides equivalence (`Verifier.compare`).
     """
     counts = Counter(a.strip() for a in answers)
     distinct = list(dict.fromkeys(a.strip() for a in answers))

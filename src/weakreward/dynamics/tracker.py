@@ -173,9 +173,23 @@ class SaturationTracker(Callback):
                 self.update(row["step"], row)
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """See `Verifier.compare` (gold first; reasons as in the class docstring).
+
+        Args:
+            trainer: The `GRPOTrainer`.
+            step: The step just finished (1-based).
+            metrics: That step's metrics.
+        """
         self.update(step, metrics)
 
     def on_evaluate(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """See `Verifier.compare` (gold first; reasons as in the class docstring).
+
+        Args:
+            trainer: The `GRPOTrainer`.
+            step: The step evaluated after (0 = before training).
+            metrics: The evaluation metrics.
+        """
         self.update(step, metrics)
 
     def on_train_end(self, trainer: Any) -> None:
@@ -184,7 +198,12 @@ class SaturationTracker(Callback):
 
     # -- state --------------------------------------------------------------------------------------
     def update(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """Record one metrics dict (step rewards and/or evaluation results) and re-check saturation."""
+        """Record one metrics dict (step rewards and/or evaluation results) and re-check saturation.
+
+        Args:
+            step: The step (1-based; 0 for the evaluation before training).
+            metrics: That step's metrics (training reward and/or held-out metric).
+        """
         step = int(step)
         reward = _finite(metrics.get(self.reward_key))
         if reward is not None and step >= 1:

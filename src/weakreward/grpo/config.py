@@ -222,17 +222,12 @@ class GRPOConfig(BaseModel):
         """Completions per step: ``prompts_per_step * group_size``."""
         return self.prompts_per_step * self.group_size
 
-    @property
-    def eps_high(self) -> float:
-        """The effective upper clip range."""
-        return self.clip_eps if self.clip_eps_high is None else self.clip_eps_high
-
 
 def _document_fields(cls: type[BaseModel]) -> None:
     """Insert an ``Attributes:`` section, built from the fields' descriptions and defaults, before ``Examples:``."""
     lines = ["Attributes:"]
     for name, info in cls.model_fields.items():
-        default = repr(info.default_factory()) if info.default_factory is not None else repr(info.default)
+        default = repr(info.get_default(call_default_factory=True))
         kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
         lines.append(f"    {name} ({kind}): {info.description} Default: ``{default}``.")
     section = "\n".join("    " + line for line in lines) + "\n\n    "

@@ -63,6 +63,13 @@ class StepTable(Callback):
         self._print(" ".join(f"{c:>9}" for c in self.COLUMNS))
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """See `Verifier.compare` (gold first; reasons as in the class docstring).
+
+        Args:
+            trainer: The `GRPOTrainer`.
+            step: The step just finished.
+            metrics: That step's metrics.
+        """
         row = (
             f"{step:>9d}",
             f"{metrics.get('reward/mean', math.nan):>9.3f}",
@@ -77,6 +84,10 @@ class StepTable(Callback):
 
 def summarise(history: list[dict[str, Any]], window: int = 5) -> dict[str, float]:
     """Mean training reward and true accuracy over the first and last ``window`` steps.
+
+    Args:
+        history: The trainer's per-step metrics.
+        window: Steps averaged at the start and at the end.
 
     Examples:
         >>> h = [{"reward/mean": r, "monitor/true/mean": r / 2} for r in (0.1, 0.2, 0.5, 0.6)]
@@ -98,7 +109,12 @@ def summarise(history: list[dict[str, Any]], window: int = 5) -> dict[str, float
 
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path:
-    """Save a PNG of the training reward, the true-accuracy monitor and the completion length per step."""
+    """Save a PNG of the training reward, the true-accuracy monitor and the completion length per step.
+
+    Args:
+        history: The trainer's per-step metrics.
+        path: The PNG file to write.
+    """
     # A bare Figure on the Agg canvas: pyplot's global backend (the user's) stays as it is.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -129,6 +145,13 @@ def run_demo(
 
     Prints a per-step table, writes ``run_dir/metrics.jsonl`` and ``run_dir/curves.png``, and returns
     `summarise` of the run plus its wall time.
+
+    Args:
+        run_dir: Folder for metrics.jsonl, checkpoints and curves.png (an earlier demo run there is replaced unless ``resume``).
+        steps: Training steps; None = the demo's default.
+        seed: Seeds the problems, the noise and the trainer.
+        resume: Continue the run in ``run_dir`` from its latest checkpoint.
+        **overrides: Other `GRPOConfig` fields.
     """
     from weakreward.grpo.trainer import GRPOTrainer
     from weakreward.rewards.math_verifier import MathVerifier

@@ -85,6 +85,10 @@ class DataSpec(BaseModel):
 def build_reward(spec: Any, where: str = "reward") -> Any:
     """Build a reward (or any argument value) from its spec; see the module docstring.
 
+    Args:
+        spec: A mapping with ``type`` (a reward class name) and its fields; nested rewards are specs too.
+        where: The spec's place in the recipe, for error messages (``monitors.true``).
+
     Examples:
         >>> build_reward({"type": "Clip", "reward": {"type": "ExactMatch"}, "high": 1.0}).name
         'clip(exact_match)'

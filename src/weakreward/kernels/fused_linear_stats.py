@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 
 from weakreward.kernels.fused_stats import stats_backward, stats_forward
+from weakreward.kernels.token_stats import check_row_args
 from weakreward.rollouts import TokenStats
 
 # 2,048 rows × 49,152 vocab × 2 bytes ≈ 0.2 GB of bf16 logits per chunk.
@@ -93,14 +94,7 @@ def fused_linear_token_stats(
     b, t, c = hidden.shape
     if weight.dim() != 2 or weight.shape[1] != c:
         raise ValueError(f"weight must be [V, C] with C = {c}, got shape {tuple(weight.shape)}")
-    if tuple(token_ids.shape) != (b, t):
-        raise ValueError(f"token_ids must be [B, T] = {(b, t)}, got {tuple(token_ids.shape)}")
-    if mask is None:
-        mask = torch.ones(b, t, dtype=torch.bool, device=hidden.device)
-    if tuple(mask.shape) != (b, t):
-        raise ValueError(f"mask must be [B, T] = {(b, t)}, got {tuple(mask.shape)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    mask = check_row_args(b, t, token_ids, mask, temperature, hidden.device)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     v = weight.shape[0]

@@ -227,7 +227,17 @@ def stats_backward(
 ) -> torch.Tensor:
     """Launch the backward kernel: ``∂(Σ g·stat)/∂logits`` as a contiguous ``[B, T, V]`` tensor in the
     logits' dtype, from the forward's saved ``lse`` and ``entropy`` (``[B·T]``) and the incoming
-    gradients of (logprob, entropy, self_certainty) (``[B, T]`` or None)."""
+    gradients of (logprob, entropy, self_certainty) (``[B, T]`` or None).
+
+    Args:
+        logits: ``[B, T, V]``, unit stride along ``V``.
+        token_ids: ``[B·T]`` int64.
+        mask: ``[B·T]`` int8.
+        lse: ``[B·T]`` float32 from the forward.
+        entropy: ``[B·T]`` float32 from the forward.
+        grads: Incoming gradients of (logprob, entropy, self_certainty), ``[B, T]`` or None.
+        temperature: Positive.
+    """
     b, t, v = logits.shape
     n = b * t
     interpret = not logits.is_cuda

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
-from weakreward.rewards.base import Reward, RewardResult, Verifier
+from weakreward.rewards.base import Reward, RewardResult, Verifier, reward_dataclass
 from weakreward.rollouts import Rollouts
 
 
@@ -54,7 +55,7 @@ class _Group:
     cluster_of: dict[str, int] = field(default_factory=dict)  # distinct string -> cluster index
 
 
-@dataclass(eq=False)
+@reward_dataclass
 class MajorityVote(Reward):
     """Test-time majority vote (TTRL): agree with the group's most frequent answer → 1, else 0.
 
@@ -113,21 +114,8 @@ class MajorityVote(Reward):
     """
 
     verifier: Verifier = field(default_factory=_default_verifier)
-    min_ratio: float = 0.0
-
-    needs = frozenset()
-    name = "majority_vote"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.verifier, Verifier):
-            raise TypeError(
-                f"MajorityVote.verifier must be a weakreward Verifier (extract + compare), got {type(self.verifier).__name__}"
-            )
-        if isinstance(self.min_ratio, bool) or not isinstance(self.min_ratio, (int, float, np.number)):
-            raise TypeError(f"MajorityVote.min_ratio must be a number in [0, 1], got {self.min_ratio!r}")
-        if not 0.0 <= float(self.min_ratio) <= 1.0:
-            raise ValueError(f"MajorityVote.min_ratio must be in [0, 1], got {self.min_ratio}")
-        self.min_ratio = float(self.min_ratio)
+    min_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    name: str = "majority_vote"
 
     @property
     def sees_groups(self) -> bool:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field
 
-from weakreward.rewards.base import RewardResult, Verdict, Verifier
+from weakreward.rewards.base import RewardResult, Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import extract_answer
 from weakreward.rewards.timeout_pool import Job, PoolOwner, TimeoutPool
 from weakreward.rollouts import Rollouts
@@ -29,7 +29,7 @@ __all__ = ["MathVerifier"]
 ENGINE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_math_worker.py")
 
 
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class MathVerifier(PoolOwner, Verifier):
     """Binary correctness by math-verify: 1 if the completion's final answer is mathematically equivalent
     to the reference, else 0 (arXiv 2604.18574's reward).
@@ -82,30 +82,18 @@ class MathVerifier(PoolOwner, Verifier):
         >>> v.close()
     """
 
-    workers: int = 2
-    timeout: float = 5.0
-    max_chars: int = 20_000
-    float_rounding: int = 6
-    numeric_precision: int = 15
+    workers: Annotated[int, Field(ge=1)] = 2
+    timeout: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 5.0
+    max_chars: Annotated[int, Field(ge=1)] = 20_000
+    float_rounding: Annotated[int, Field(ge=0)] = 6
+    numeric_precision: Annotated[int, Field(ge=0)] = 15
     strict: bool = True
-    memory_limit_mb: int = 4096
-    chunk_size: int = 64
+    memory_limit_mb: Annotated[int, Field(ge=0)] = 4096
+    chunk_size: Annotated[int, Field(ge=1)] = 64
     screen: bool = True
     name: str = "math_verify"
 
     def __post_init__(self) -> None:
-        for fname in ("workers", "max_chars", "chunk_size"):
-            value = getattr(self, fname)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"MathVerifier.{fname} must be an integer ≥ 1, got {value!r}")
-        for fname in ("float_rounding", "numeric_precision", "memory_limit_mb"):
-            value = getattr(self, fname)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"MathVerifier.{fname} must be an integer ≥ 0, got {value!r}")
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not self.timeout > 0:
-            raise ValueError(f"MathVerifier.timeout must be a positive number of seconds, got {self.timeout!r}")
-        if not math.isfinite(self.timeout):
-            raise ValueError(f"MathVerifier.timeout must be finite, got {self.timeout!r}")
         self._init_transient()
 
     def _init_transient(self) -> None:
@@ -151,11 +139,13 @@ class MathVerifier(PoolOwner, Verifier):
         """Whether each ``answers[i]`` is equivalent to ``golds[i]`` (gold first), e.g. ``\\frac12``,
         ``0.5`` and ``1/2`` all match. Both sides are extracted answers, parsed as ``\\boxed{text}``.
 
+        Args:
+            golds: The trusted side of each pair.
+            answers: Extracted answers, one per gold.
+
         Returns:
             One `Verdict` per pair; reasons as in the class docstring.
         """
-        if len(golds) != len(answers):
-            raise ValueError(f"MathVerifier.compare: {len(golds)} golds but {len(answers)} answers")
         verdicts: list[Verdict | None] = [None] * len(golds)
         jobs: list[Job] = []
         where = []

@@ -18,12 +18,12 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from weakreward.rewards.base import RewardResult, Verdict, Verifier
+from weakreward.rewards.base import RewardResult, Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import answer_is, last_boxed
 from weakreward.rewards.timeout_pool import Job, PoolOwner, TimeoutPool
 from weakreward.rollouts import Prompt, Rollouts
@@ -85,7 +85,7 @@ def _metadata(value: Any) -> dict[str, Any]:
     raise ValueError(f"metadata is a {type(value).__name__}, not a mapping or a string")
 
 
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class ReasoningGymVerifier(PoolOwner, Verifier):
     """Score with ``reasoning_gym.get_score_answer_fn(task)(answer, entry)``.
 
@@ -125,25 +125,22 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
         >>> rg.close()
     """
 
-    task_name: str | None = None
-    metadata_column: str | None = "extra_info"
-    workers: int = 1
-    timeout: float = 10.0
-    memory_limit_mb: int = 0
+    task_name: Annotated[str, Field(min_length=1)] | None = None
+    metadata_column: Annotated[str, Field(min_length=1)] | None = "extra_info"
+    workers: Annotated[int, Field(ge=1)] = 1
+    timeout: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 10.0
+    memory_limit_mb: Annotated[int, Field(ge=0)] = 0
     name: str = "reasoning_gym"
 
-    def __post_init__(self) -> None:
-        if self.task_name is not None and (not isinstance(self.task_name, str) or not self.task_name):
-            raise ValueError(f"ReasoningGymVerifier.task_name must be a task name or None, got {self.task_name!r}")
-        if self.metadata_column is not None and (not isinstance(self.metadata_column, str) or not self.metadata_column):
-            raise ValueError(
-                f"ReasoningGymVerifier.metadata_column must be a column name or None, got {self.metadata_column!r}"
-            )
+    @model_validator(mode="after")
+    def _a_task_source(self) -> ReasoningGymVerifier:
         if self.task_name is None and self.metadata_column is None:
             raise ValueError(
-                "ReasoningGymVerifier: set task_name, or metadata_column so that each row's task is read "
-                "from metadata['source_dataset']"
+                "set task_name, or metadata_column so that each row's task is read from metadata['source_dataset']"
             )
+        return self
+
+    def __post_init__(self) -> None:
         rg = _reasoning_gym()
         if self.task_name is not None:
             try:
@@ -163,7 +160,7 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
         self._set_pool(pool)
 
     @property
-    def needs(self) -> frozenset[str]:  # type: ignore[override]
+    def needs(self) -> frozenset[str]:
         if self.metadata_column is None:
             return frozenset({"references"})
         return frozenset({"references", f"extras.{self.metadata_column}"})
@@ -219,8 +216,12 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
         return RewardResult(scores, {"answer": answers, "reason": reasons})
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        if len(golds) != len(answers):
-            raise ValueError(f"ReasoningGymVerifier.compare: {len(golds)} golds but {len(answers)} answers")
+        """See `Verifier.compare` (gold first; reasons as in the class docstring).
+
+        Args:
+            golds: The trusted side of each pair.
+            answers: Extracted answers, one per gold.
+        """
         same = ["".join(str(g).split()) == "".join(str(a).split()) for g, a in zip(golds, answers)]
         todo = [i for i, s in enumerate(same) if not s] if self.task_name is not None else []
         jobs: list[Job] = [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from weakreward.rewards.base import reward_dataclass
 from weakreward.rewards.token_mean import TokenMeanReward
 
 
+@reward_dataclass
 class SelfCertainty(TokenMeanReward):
     """Mean self-certainty of the completion's tokens: how far each next-token distribution is from uniform.
 
@@ -31,4 +33,4 @@ class SelfCertainty(TokenMeanReward):
     """
 
     stat = "self_certainty"
-    name = "self_certainty"
+    name: str = "self_certainty"

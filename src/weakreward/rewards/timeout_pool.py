@@ -260,7 +260,7 @@ class TimeoutPool:
             for conn in ready:
                 w = by_conn[id(conn)]
                 try:
-                    message = conn.recv()  # type: ignore[union-attr]  # wait() returns our Connections
+                    message = w.inbox.recv()
                 except (EOFError, OSError):
                     self._worker_died(w, busy, queue, results, "error: worker died")
                     self._fill(wanted)
