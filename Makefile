@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The CPU build of torch; CI on this machine finds it on disk, elsewhere pip fetches it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install demo test lint docs bench-cpu clean
+.PHONY: install demo test lint typecheck docs bench-cpu clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,10 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
 
-test: install lint docs
+typecheck: install
+	$(VENV)/bin/mypy src
+
+test: install lint typecheck docs
 	$(PY) -m pytest
 
 bench-cpu: install

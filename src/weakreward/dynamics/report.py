@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from weakreward.dynamics.saturation import SaturationReport, saturation_report
+from weakreward.dynamics.saturation import Interpolation, SaturationReport, saturation_report
 from weakreward.dynamics.tracker import default_heldout_key
 from weakreward.grpo.metrics import read_metric_lines
 
@@ -100,7 +100,7 @@ def report_run(
     tail: int = 50,
     rapid_before: int = 100,
     smooth: int = 1,
-    interpolation: str = "linear",
+    interpolation: Interpolation = "linear",
     plot: str | os.PathLike[str] | bool = True,
 ) -> tuple[SaturationReport, Path | None]:
     """Analyse ``run_dir/metrics.jsonl`` and (by default) write ``run_dir/saturation.png``.
@@ -134,7 +134,7 @@ def report_run(
         tail=tail,
         rapid_before=rapid_before,
         smooth=smooth,
-        interpolation=interpolation,  # type: ignore[arg-type]
+        interpolation=interpolation,
         metric=metric,
     )
     report.notes[:0] = notes

@@ -64,7 +64,8 @@ class DataSpec(BaseModel):
 
             problems: list[Any] = arithmetic_problems(self.n, seed=self.seed)
         else:
-            path = Path(self.path)  # type: ignore[arg-type]
+            assert self.path is not None  # exactly one of builtin and path, validated
+            path = Path(self.path)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             if not path.exists():

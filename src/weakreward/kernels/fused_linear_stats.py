@@ -25,7 +25,7 @@ DEFAULT_CHUNK_ROWS = 2048
 
 class _FusedLinearTokenStats(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, token_ids, mask, temperature, chunk_rows):  # type: ignore[override]
+    def forward(ctx, hidden, weight, token_ids, mask, temperature, chunk_rows):
         n = hidden.shape[0]
         outs = [torch.empty(n, dtype=torch.float32, device=hidden.device) for _ in range(4)]
         for start in range(0, n, chunk_rows):
@@ -39,7 +39,7 @@ class _FusedLinearTokenStats(torch.autograd.Function):
         return logprob, entropy, certainty
 
     @staticmethod
-    def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
+    def backward(ctx, g_logprob, g_entropy, g_certainty):
         hidden, weight, token_ids, mask, lse, entropy = ctx.saved_tensors
         n = hidden.shape[0]
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]

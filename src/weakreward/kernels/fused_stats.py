@@ -269,7 +269,7 @@ def stats_backward(
 
 class _FusedTokenStats(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, token_ids, mask, temperature):  # type: ignore[override]
+    def forward(ctx, logits, token_ids, mask, temperature):
         b, t, _ = logits.shape
         logprob, entropy, certainty, lse = stats_forward(logits, token_ids, mask, temperature)
         ctx.save_for_backward(logits, token_ids, mask, lse, entropy)
@@ -277,7 +277,7 @@ class _FusedTokenStats(torch.autograd.Function):
         return logprob.view(b, t), entropy.view(b, t), certainty.view(b, t)
 
     @staticmethod
-    def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
+    def backward(ctx, g_logprob, g_entropy, g_certainty):
         logits, token_ids, mask, lse, entropy = ctx.saved_tensors
         grad = stats_backward(
             logits, token_ids, mask, lse, entropy, (g_logprob, g_entropy, g_certainty), ctx.temperature

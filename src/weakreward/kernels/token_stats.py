@@ -40,7 +40,7 @@ def _row_stats(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 class _ChunkedTokenStats(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, token_ids, mask, temperature, chunk_rows):  # type: ignore[override]
+    def forward(ctx, logits, token_ids, mask, temperature, chunk_rows):
         n, _ = logits.shape
         compute = torch.float64 if logits.dtype == torch.float64 else torch.float32
         out = torch.zeros(3, n, dtype=compute, device=logits.device)
@@ -56,7 +56,7 @@ class _ChunkedTokenStats(torch.autograd.Function):
         return out[0], out[1], out[2]
 
     @staticmethod
-    def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
+    def backward(ctx, g_logprob, g_entropy, g_certainty):
         logits, token_ids, mask = ctx.saved_tensors
         temperature, chunk_rows = ctx.temperature, ctx.chunk_rows
         n, vocab = logits.shape

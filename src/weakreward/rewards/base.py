@@ -9,7 +9,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from pydantic import ConfigDict, Field, ValidationError
@@ -120,8 +120,8 @@ def reward_dataclass(cls: _R) -> _R:
             positional = [f.name for f in dataclasses.fields(built) if f.init]
             raise ValueError(validation_message(built.__name__, error, positional)) from None
 
-    built.__init__ = __init__  # type: ignore[misc]
-    return built  # type: ignore[return-value]
+    setattr(built, "__init__", __init__)  # noqa: B010 - replacing the generated __init__
+    return cast(_R, built)
 
 
 def validation_message(owner: str, error: ValidationError, positional: Sequence[str] = ()) -> str:
@@ -434,5 +434,5 @@ def _checked_compare(compare: Callable[..., list[Verdict]]) -> Callable[..., lis
             raise ValueError(f"{type(self).__name__}.compare: {len(golds)} golds but {len(answers)} answers")
         return compare(self, golds, answers)
 
-    checked._checks_lengths = True  # type: ignore[attr-defined]
+    setattr(checked, "_checks_lengths", True)  # noqa: B010 - a marker on the wrapper
     return checked

@@ -208,7 +208,8 @@ class TimeoutPool:
         missing = [i for i, r in enumerate(results) if r is None]
         if missing:
             raise RuntimeError(f"{self.label}: the pool returned no result for items {missing[:10]}")
-        return [results[k] for k in slot]  # type: ignore[misc]  # no None left, checked above
+        done = [r for r in results if r is not None]  # all of them, checked above
+        return [done[k] for k in slot]
 
     def _run_chunks(
         self, queue: deque[_Chunk], results: list[Any], options: dict[str, Any] | None, until_ready: bool = False
@@ -366,7 +367,8 @@ class PoolOwner:
         weakref.finalize(self, pool.close)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        owner: Any = self  # a dataclass instance (the subclass is one)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(owner)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for key, value in state.items():
