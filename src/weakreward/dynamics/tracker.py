@@ -173,23 +173,9 @@ class SaturationTracker(Callback):
                 self.update(row["step"], row)
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-        Args:
-            trainer: The `GRPOTrainer`.
-            step: The step just finished (1-based).
-            metrics: That step's metrics.
-        """
         self.update(step, metrics)
 
     def on_evaluate(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-        Args:
-            trainer: The `GRPOTrainer`.
-            step: The step evaluated after (0 = before training).
-            metrics: The evaluation metrics.
-        """
         self.update(step, metrics)
 
     def on_train_end(self, trainer: Any) -> None:

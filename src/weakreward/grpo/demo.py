@@ -63,13 +63,6 @@ class StepTable(Callback):
         self._print(" ".join(f"{c:>9}" for c in self.COLUMNS))
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-        Args:
-            trainer: The `GRPOTrainer`.
-            step: The step just finished.
-            metrics: That step's metrics.
-        """
         row = (
             f"{step:>9d}",
             f"{metrics.get('reward/mean', math.nan):>9.3f}",

@@ -222,7 +222,8 @@ class GRPOTrainer:
         assert lora is not None
         layers = lora.layers
         if isinstance(layers, int):
-            n_layers = int(model.config.num_hidden_layers)
+            model_config: Any = model.config  # a transformers config (nn.Module's attributes are untyped)
+            n_layers = int(model_config.num_hidden_layers)
             layers = list(range(max(0, n_layers - layers), n_layers))
         peft_config = LoraConfig(
             r=lora.r,
@@ -313,7 +314,7 @@ class GRPOTrainer:
     def _reference_logprobs(self, gen: Generation, rows: slice) -> torch.Tensor:
         if self.ref_model is not None:
             return self._token_stats(self.ref_model, gen, rows, self.config.temperature).logprobs
-        with self.model.disable_adapter():  # type: ignore[operator]
+        with self.model.disable_adapter():
             return self._token_stats(self.model, gen, rows, self.config.temperature).logprobs
 
     def _micro_batches(self, n: int) -> list[slice]:

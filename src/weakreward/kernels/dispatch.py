@@ -24,14 +24,8 @@ def triton_available() -> bool:
 def token_stats(
     logits: torch.Tensor, token_ids: torch.Tensor, mask: torch.Tensor | None, temperature: float
 ) -> TokenStats:
-    """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-    Args:
-        logits: ``[B, T, V]`` next-token logits.
-        token_ids: ``[B, T]`` sampled tokens.
-        mask: ``[B, T]`` bool, True at completion tokens.
-        temperature: Logits are divided by it.
-    """
+    """`token_stats_from_logits` (same arguments): the fused Triton kernel for CUDA logits when Triton is
+    installed, else the plain-torch reference."""
     if logits.is_cuda and triton_available():
         from weakreward.kernels.fused_stats import fused_token_stats
 

@@ -213,7 +213,8 @@ def stats_forward(
         math.log(v),
         **_launch_options(v, interpret),
     )
-    return outs
+    logprob, entropy, certainty, lse = outs
+    return logprob, entropy, certainty, lse
 
 
 def stats_backward(

@@ -135,10 +135,10 @@ def reference_token_stats(
     """Plain-torch token statistics; see `token_stats_from_logits` for the arguments.
 
     Args:
-        logits: ``[B, T, V]`` next-token logits.
-        token_ids: ``[B, T]`` sampled tokens.
-        mask: ``[B, T]`` bool, True at completion tokens.
-        temperature: Logits are divided by it.
+        logits: As in `token_stats_from_logits` (``[B, T, V]``, any float dtype).
+        token_ids: As there (``[B, T]``).
+        mask: As there (``[B, T]`` bool or None).
+        temperature: As there.
         chunk_rows: Rows upcast at once (memory ≈ chunk_rows · V floats).
     """
     mask = check_token_stats_args(logits, token_ids, mask, temperature)

@@ -235,7 +235,11 @@ class Reward(abc.ABC):
             >>> ExactMatch().score(["\\\\boxed{4}", "\\\\boxed{5}"], references=["4", "4"]).scores.tolist()
             [1.0, 0.0]
         """
-        return self(Rollouts.build(completions, prompts=prompts, references=references, group_ids=group_ids, **extras))
+        return self(
+            Rollouts.build(
+                completions, prompts=prompts, references=references, group_ids=group_ids, token_stats=None, **extras
+            )
+        )
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -411,14 +415,18 @@ class Verifier(Reward):
         answers = [self.extract(c) for c in rollouts.completions]
         scores = np.zeros(len(rollouts))
         reasons: list[str] = ["no answer"] * len(rollouts)
-        todo = []
+        todo: list[int] = []
+        golds: list[str] = []
+        found: list[str] = []
         for i, (gold, answer) in enumerate(zip(rollouts.references, answers)):
             if gold is None:
                 scores[i] = math.nan
                 reasons[i] = "no reference"
             elif answer is not None:
                 todo.append(i)
-        verdicts = self.compare([str(rollouts.references[i]) for i in todo], [answers[i] for i in todo]) if todo else []
+                golds.append(str(gold))
+                found.append(answer)
+        verdicts = self.compare(golds, found) if todo else []
         for i, verdict in zip(todo, verdicts):
             scores[i] = 1.0 if verdict.match else 0.0
             reasons[i] = verdict.reason

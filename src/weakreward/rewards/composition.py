@@ -129,7 +129,7 @@ class WeightedSum(_Composite):
 
     @classmethod
     def of(cls, a: Reward | float, b: Reward | float) -> WeightedSum:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
+        """``a + b`` as one flat sum: nested sums merge their parts, numbers go to the bias.
 
         Args:
             a: A reward, a sum or a number.

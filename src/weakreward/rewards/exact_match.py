@@ -70,12 +70,6 @@ class ExactMatch(Verifier):
         return answer
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-        Args:
-            golds: The trusted side of each pair.
-            answers: Extracted answers, one per gold.
-        """
         return [
             Verdict(True, "match") if self.normalize(str(g)) == self.normalize(str(a)) else Verdict(False, "mismatch")
             for g, a in zip(golds, answers)

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from weakreward.rewards.base import RewardResult, Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import extract_answer
-from weakreward.rewards.timeout_pool import Job, PoolOwner, TimeoutPool
+from weakreward.rewards.timeout_pool import Job, PoolOwner
 from weakreward.rollouts import Rollouts
 
 __all__ = ["MathVerifier"]
@@ -96,15 +96,8 @@ class MathVerifier(PoolOwner, Verifier):
     def __post_init__(self) -> None:
         self._init_transient()
 
-    def _init_transient(self) -> None:
-        pool = TimeoutPool(
-            ENGINE_FILE,
-            workers=self.workers,
-            timeout=float(self.timeout),
-            memory_mb=self.memory_limit_mb,
-            label="MathVerifier",
-        )
-        self._set_pool(pool)
+    def _engine_file(self) -> str:
+        return ENGINE_FILE
 
     # -- verification ---------------------------------------------------------------------------
     @property

@@ -49,12 +49,6 @@ class MultipleChoice(Verifier):
         return choice_letter(completion, self.choices)
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-        Args:
-            golds: The trusted side of each pair.
-            answers: Extracted answers, one per gold.
-        """
         out = []
         for gold, answer in zip(golds, answers):
             g = choice_letter(str(gold).strip()[:64], self.choices)

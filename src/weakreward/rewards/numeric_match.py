@@ -147,12 +147,6 @@ class NumericMatch(Verifier):
         return abs(answer - gold) <= self.abs_tol + self.rel_tol * abs(gold)
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-        Args:
-            golds: The trusted side of each pair.
-            answers: Extracted answers, one per gold.
-        """
         out = []
         for gold, answer in zip(golds, answers):
             g = self.parse(str(gold))

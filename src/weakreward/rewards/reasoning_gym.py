@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 
 from weakreward.rewards.base import RewardResult, Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import answer_is, last_boxed
-from weakreward.rewards.timeout_pool import Job, PoolOwner, TimeoutPool
+from weakreward.rewards.timeout_pool import Job, PoolOwner
 from weakreward.rollouts import Prompt, Rollouts
 
 __all__ = ["ReasoningGymVerifier"]
@@ -149,15 +149,8 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
                 raise ValueError(f"ReasoningGymVerifier.task_name: reasoning-gym has no task {self.task_name!r}") from e
         self._init_transient()
 
-    def _init_transient(self) -> None:
-        pool = TimeoutPool(
-            ENGINE_FILE,
-            workers=self.workers,
-            timeout=float(self.timeout),
-            memory_mb=self.memory_limit_mb,
-            label="ReasoningGymVerifier",
-        )
-        self._set_pool(pool)
+    def _engine_file(self) -> str:
+        return ENGINE_FILE
 
     @property
     def needs(self) -> frozenset[str]:
@@ -216,12 +209,6 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
         return RewardResult(scores, {"answer": answers, "reason": reasons})
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        """See `Verifier.compare` (gold first; reasons as in the class docstring).
-
-        Args:
-            golds: The trusted side of each pair.
-            answers: Extracted answers, one per gold.
-        """
         same = ["".join(str(g).split()) == "".join(str(a).split()) for g, a in zip(golds, answers)]
         todo = [i for i, s in enumerate(same) if not s] if self.task_name is not None else []
         jobs: list[Job] = [

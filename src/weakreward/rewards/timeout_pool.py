@@ -352,16 +352,26 @@ class PoolOwner:
 
     The pool is a plain attribute, not a field: `dataclasses.replace` and `dataclasses.asdict` see only
     the configuration, pickling keeps only the fields (a copy starts its own workers on first use), and
-    the workers stop with `close`, when the owner is garbage-collected, or at exit. Subclasses build
-    their pool and caches in ``_init_transient``.
+    the workers stop with `close`, when the owner is garbage-collected, or at exit. The owner has the
+    fields ``workers``, ``timeout`` and ``memory_limit_mb`` and names its engine file in `_engine_file`.
     """
 
     _pool: TimeoutPool
+    workers: int
+    timeout: float
+    memory_limit_mb: int
 
-    def _init_transient(self) -> None:
+    def _engine_file(self) -> str:
         raise NotImplementedError
 
-    def _set_pool(self, pool: TimeoutPool) -> None:
+    def _init_transient(self) -> None:
+        pool = TimeoutPool(
+            self._engine_file(),
+            workers=self.workers,
+            timeout=float(self.timeout),
+            memory_mb=self.memory_limit_mb,
+            label=type(self).__name__,
+        )
         object.__setattr__(self, "_pool", pool)
         # Stops the workers when the owner is collected or the interpreter exits.
         weakref.finalize(self, pool.close)
