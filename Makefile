@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 VERL_SPEC ?= verl==0.9.1
 OPENRLHF_SPEC ?= openrlhf==0.11.2
 
-.PHONY: install demo test lint docs bench-cpu clean
+.PHONY: install demo test lint typecheck docs bench-cpu clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +33,10 @@ lint: install
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
 
-test: install lint docs
+typecheck: install
+	$(VENV)/bin/mypy src
+
+test: install lint typecheck docs
 	$(PY) -m pytest
 
 bench-cpu: install

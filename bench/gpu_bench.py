@@ -200,7 +200,7 @@ def naive_stats(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 1.
 
 def section_correctness(sizes: dict, device: torch.device, tok: Any, model: torch.nn.Module) -> dict:
     from weakreward.kernels.cuda_graph_engine import CudaGraphEngine
-    from weakreward.kernels.fused_token_stats import fused_token_stats
+    from weakreward.kernels.fused_stats import fused_token_stats
     from weakreward.kernels.static_decoder import StaticDecoder
     from weakreward.kernels.token_stats import reference_token_stats
 
@@ -256,7 +256,7 @@ def section_correctness(sizes: dict, device: torch.device, tok: Any, model: torc
 
 
 def section_stats(sizes: dict, device: torch.device) -> dict:
-    from weakreward.kernels.fused_token_stats import fused_token_stats
+    from weakreward.kernels.fused_stats import fused_token_stats
     from weakreward.kernels.token_stats import reference_token_stats
 
     b, t, v = sizes["stats_shape"]
@@ -297,7 +297,7 @@ def section_stats(sizes: dict, device: torch.device) -> dict:
     # The LM head too: hidden [B, T, C] → statistics, forward + backward into hidden and the weight.
     # "head_then_fused": hidden @ Wᵀ materialises the bf16 logits, then the fused kernel;
     # "fused_linear": chunked head + kernel, logits never held whole.
-    from weakreward.kernels.fused_linear_token_stats import fused_linear_token_stats
+    from weakreward.kernels.fused_linear_stats import fused_linear_token_stats
 
     c = sizes["model"]["hidden_size"]
     hidden = torch.randn(b, t, c, device=device, dtype=torch.bfloat16)

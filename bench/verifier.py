@@ -21,7 +21,13 @@ pool; ``projected_idle_ratio`` is the sequential loop's CPU time over the busies
 the caller's, i.e. the ratio on an otherwise idle machine with one core per worker.
 Writes bench/results/verifier.json.
 
-Run: .venv/bin/python bench/verifier.py [--workers 2] [--repeats 3]
+With ``--hostile``: a mixed batch of 40 pathological answers (power towers, thousands of nested
+brackets, factorials of towers) and 42 normal ones (MATH-500 golds, half of them perturbed), scored by
+``MathVerifier(screen=True)`` (hostile answers rejected as ``too_complex`` before parsing) and by
+``MathVerifier(screen=False)`` (the hard timeout alone, as before the screen), alternating; the normal
+answers must score the same under both. Writes bench/results/verifier_hostile.json.
+
+Run: .venv/bin/python bench/verifier.py [--workers 2] [--repeats 3] [--hostile]
 """
 
 from __future__ import annotations
@@ -115,15 +121,112 @@ def run_child(name: str) -> None:
     print(json.dumps({"seconds": seconds, "cpu_seconds": time.process_time() - cpu_start, "scores": scores}))
 
 
+def hostile_answers() -> list[str]:
+    """40 answers that each cost an unscreened math-verify worker a full timeout (or nearly)."""
+    towers = [f"\\boxed{{{b}^{{{b}^{{{b}^{{{b}}}}}}}}}" for b in range(3, 10)]  # b^(b^(b^b))
+    towers += [f"\\boxed{{{k}^{{{k}^{{{k}}}}}}}" for k in (8, 9, 10, 11, 12)]  # k^(k^k)
+    python = ["2**2**2**2**2**2", "3**3**3**3", "9**9**9", "The answer is 10**10**10"]
+    factorials = [r"\boxed{(9^{9^{9}})!}", r"\boxed{100000000!}"] + [f"\\boxed{{(10^{{{k}}})!}}" for k in (7, 8, 9, 10)]
+    nested = [r"\boxed{" + "(" * n + "1" + ")" * n + "}" for n in (500, 1000, 2000, 4000)]
+    nested += [r"\boxed{" + "{" * n + "1" + "}" * n + "}" for n in (1000, 2000)]
+    nested += ["\\boxed{" + "\\frac{" * n + "1" + "}{2}" * n + "}" for n in (500, 1000)]
+    nested += ["\\boxed{" + "\\sqrt{" * n + "2" + "}" * n + "}" for n in (1000, 2000)]
+    inline = [
+        r"The answer is $9^{9^{9^{9^{9}}}}$",
+        r"so $x = 10^{10^{10^{10}}}$",
+        r"\boxed{x^{10^{10^{10}}}}",
+        r"\boxed{2^{10^{10}} + 1}",
+        r"\boxed{\frac{(10^{10})!}{2}}",
+        r"\boxed{\sqrt{9^{9^{9}}}}",
+        r"The answer is $(10^{10})! - 1$",
+        r"\boxed{3^{3^{3^{3^{3}}}}}",
+    ]
+    answers = towers + python + factorials + nested + inline
+    assert len(answers) == 40, len(answers)
+    return answers
+
+
+def run_hostile(args: argparse.Namespace) -> None:
+    golds, source = load_golds()
+    normal_refs = golds[:42]
+    normal = [f"\\boxed{{{g if k % 2 == 0 else (perturb(g) or g + '1')}}}" for k, g in enumerate(normal_refs)]
+    bad = hostile_answers()
+    # Interleaved, so hostile answers are spread over the chunks as a degenerating policy's would be.
+    completions, refs, is_normal = [], [], []
+    for k in range(max(len(bad), len(normal))):
+        if k < len(normal):
+            completions.append(normal[k])
+            refs.append(normal_refs[k])
+            is_normal.append(True)
+        if k < len(bad):
+            completions.append(bad[k])
+            refs.append("1")
+            is_normal.append(False)
+    verifiers = {
+        "screened": MathVerifier(workers=args.workers, screen=True),
+        "timeout_only": MathVerifier(workers=args.workers, screen=False),
+    }
+    times: dict[str, list[float]] = {k: [] for k in verifiers}
+    reasons: dict[str, list[str]] = {}
+    scores: dict[str, list[float]] = {}
+    load_before = os.getloadavg()
+    for _ in range(args.repeats):
+        for name, verifier in verifiers.items():
+            verifier.close()
+            verifier.start()
+            start = time.perf_counter()
+            result = verifier.score(completions, references=refs)
+            times[name].append(time.perf_counter() - start)
+            reasons[name] = list(result.details["reason"])
+            scores[name] = result.scores.tolist()
+            verifier.close()
+    load_after = os.getloadavg()
+    normal_scores = {k: [s for s, ok in zip(v, is_normal) if ok] for k, v in scores.items()}
+    result = {
+        "benchmark": "MathVerifier on a mixed batch: 40 pathological + 42 normal answers, screened vs timeout only",
+        "source": source,
+        "items": len(completions),
+        "hostile_items": len(bad),
+        "normal_items": len(normal),
+        "workers": args.workers,
+        "timeout_s": verifiers["screened"].timeout,
+        "cpu_count": os.cpu_count(),
+        "repeats": args.repeats,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "python": platform.python_version(),
+        "seconds_best": {k: round(min(v), 3) for k, v in times.items()},
+        "seconds_all": {k: [round(x, 3) for x in v] for k, v in times.items()},
+        "ratio_timeout_only_vs_screened": round(min(times["timeout_only"]) / min(times["screened"]), 2),
+        "hostile_reasons": {
+            k: {r: sum(1 for x, ok in zip(v, is_normal) if not ok and x == r) for r in sorted(set(v))}
+            for k, v in reasons.items()
+        },
+        "normal_scores_equal": normal_scores["screened"] == normal_scores["timeout_only"],
+        "normal_correct_fraction": sum(normal_scores["screened"]) / len(normal),
+    }
+    out = args.out if args.out != DEFAULT_OUT else ROOT / "bench" / "results" / "verifier_hostile.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+DEFAULT_OUT = ROOT / "bench" / "results" / "verifier.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "verifier.json")
+    parser.add_argument("--hostile", action="store_true", help="the mixed hostile/normal batch instead")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", choices=["sequential", "sequential_gold_cache"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         run_child(args.child)
+        return
+    if args.hostile:
+        run_hostile(args)
         return
 
     refs, completions, correct, source = make_items()

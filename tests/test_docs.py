@@ -16,7 +16,10 @@ import contextlib
 import importlib
 import io
 import json
+import pkgutil
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -135,6 +138,36 @@ def test_public_submodules_have_api_pages_covering_their_names(module: str) -> N
         assert covered, f"{module}.{name} (in its __all__) is not documented in docs/api/"
 
 
+PACKAGES = ["weakreward"] + sorted(m.name for m in pkgutil.walk_packages(weakreward.__path__, "weakreward.") if m.ispkg)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_public_names_stay_the_documented_objects_after_every_submodule_is_imported(package: str) -> None:
+    """Importing a submodule binds it on its package: a public function named like its module (a lazily
+    imported ``fused_token_stats`` in ``fused_token_stats.py``) would then be the module."""
+    pkg = importlib.import_module(package)
+    for sub in pkgutil.iter_modules(pkg.__path__):
+        with contextlib.suppress(ImportError):  # optional extras (triton, trl)
+            importlib.import_module(f"{package}.{sub.name}")
+    by_name: dict[str, list[object]] = {}
+    for paths in directives().values():
+        for path in paths:
+            with contextlib.suppress(ImportError, AttributeError):
+                by_name.setdefault(path.rsplit(".", 1)[-1], []).append(resolve(path))
+    for name in getattr(pkg, "__all__", []):
+        try:
+            obj = getattr(pkg, name)
+        except ImportError:  # a lazily imported optional extra
+            continue
+        assert not isinstance(obj, types.ModuleType), f"{package}.{name} is a module, not the public object"
+        if name[:1].isupper() and not name.isupper():
+            assert isinstance(obj, type), f"{package}.{name} should be a class, got {type(obj).__name__}"
+        elif not name.isupper():
+            assert callable(obj), f"{package}.{name} should be a function, got {type(obj).__name__}"
+        if name in by_name:
+            assert any(o is obj for o in by_name[name]), f"{package}.{name} is not the object docs/api/ documents"
+
+
 def index_rows() -> list[tuple[str, str, str]]:
     """``(name, page, anchor)`` of each row of the public-name table in docs/api/index.md."""
     return _INDEX_ROW.findall((API / "index.md").read_text(encoding="utf-8"))
@@ -247,7 +280,11 @@ def test_page_code_runs_and_prints_what_the_page_shows(
     page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": "__docs__"}
+    # The blocks run as a registered module, as a script would: classes defined there (a pydantic
+    # `reward_dataclass`) resolve their annotations through sys.modules.
+    module = types.ModuleType("__docs__")
+    monkeypatch.setitem(sys.modules, "__docs__", module)
+    namespace: dict = module.__dict__
     try:
         for n, block in enumerate(b for b in code_blocks(page.read_text(encoding="utf-8")) if b["runs"]):
             stdout = io.StringIO()

@@ -170,6 +170,7 @@ def test_probes_flag_the_unfaithful_responses(launched) -> None:
 
 @pytest.mark.slow
 def test_trl_integration_logs_both_rewards(launched) -> None:
+    pytest.importorskip("trl", reason="the TRL example needs the optional trl extra")
     out = _ok(launched, "trl_integration.py")
     assert re.search(r"^step 1: noisy reward [\d.]+, flipped [\d.]+, majority vote [\d.]+$", out, re.M), out
 

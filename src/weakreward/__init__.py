@@ -5,10 +5,12 @@ OpenRLHF; a lean GRPO trainer; and the probes and saturation dynamics of arXiv 2
 """
 
 from weakreward.data.label_noise import corrupt_labels, mine_wrong_answers
+from weakreward.data.problem import Problem
+from weakreward.data.sampling import scarce
 from weakreward.dynamics.tracker import SaturationTracker
 from weakreward.grpo.callbacks import Callback
-from weakreward.grpo.config import GRPOConfig
-from weakreward.grpo.engine import RolloutEngine
+from weakreward.grpo.config import GRPOConfig, LoRAConfig
+from weakreward.grpo.engine import Generation, RolloutEngine
 from weakreward.grpo.trainer import GRPOTrainer
 from weakreward.kernels.token_stats import token_stats_from_logits
 from weakreward.rewards.base import Reward, RewardResult, Verdict, Verifier
@@ -36,12 +38,15 @@ __all__ = [
     "GRPOConfig",
     "GRPOTrainer",
     "Gate",
+    "Generation",
+    "LoRAConfig",
     "MajorityVote",
     "MathVerifier",
     "MultipleChoice",
     "NoiseCorrected",
     "NoisyReward",
     "NumericMatch",
+    "Problem",
     "RandomReward",
     "ReasoningGymVerifier",
     "Reward",
@@ -58,5 +63,6 @@ __all__ = [
     "WeightedSum",
     "corrupt_labels",
     "mine_wrong_answers",
+    "scarce",
     "token_stats_from_logits",
 ]

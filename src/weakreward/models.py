@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,32 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return loaded, tokenizer
+
+
+def chat_text(
+    tokenizer: Any, prompt: str | Sequence[Mapping[str, Any]], system_prompt: str | None = None
+) -> str | None:
+    """``prompt`` rendered by the tokenizer's chat template, ending with the assistant's generation
+    prompt; None when the tokenizer has no chat template.
+
+    Args:
+        tokenizer: A Hugging Face tokenizer.
+        prompt: A text prompt (one user message) or chat messages (``{"role", "content"}`` mappings).
+        system_prompt: A system message put before a text prompt's user message.
+
+    Returns:
+        The rendered text (not tokenized), or None.
+
+    Examples:
+        >>> tok = char_tokenizer()
+        >>> chat_text(tok, "2+2=")
+        '<|im_start|>user\\n2+2=<|im_end|>\\n<|im_start|>assistant\\n'
+    """
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    if isinstance(prompt, str):
+        system = [{"role": "system", "content": system_prompt}] if system_prompt else []
+        messages = [*system, {"role": "user", "content": prompt}]
+    else:
+        messages = [dict(m) for m in prompt]
+    return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))

@@ -90,6 +90,11 @@ class TokenStats:
     ) -> TokenStats:
         """Build from one list of per-token values per completion (pads with zeros).
 
+        Args:
+            logprobs: One 1-D tensor per completion.
+            entropy: Same lengths, or None.
+            self_certainty: Same lengths, or None.
+
         Examples:
             >>> ts = TokenStats.from_ragged([[-0.1, -0.2], [-0.3]], [[1.0, 2.0], [3.0]], [[0.5, 0.5], [0.1]])
             >>> ts.mask.tolist()
@@ -194,7 +199,16 @@ class Rollouts:
         **extras: Sequence[Any],
     ) -> Rollouts:
         """Build from plain lists. Missing prompts become ``""``, missing references ``None``, and
-        group ids default to the prompt text (`prompt_key`)."""
+        group ids default to the prompt text (`prompt_key`).
+
+        Args:
+            completions: The completions.
+            prompts: One per completion (text or messages); default ``""``.
+            references: Gold labels (None where unlabeled); default all None.
+            group_ids: Equal ids = one group; default: by prompt.
+            token_stats: Per-token statistics, or None.
+            **extras: Other columns, one entry per completion.
+        """
         completions = tuple(completions)
         n = len(completions)
         prompts = tuple(prompts) if prompts is not None else ("",) * n

@@ -313,6 +313,73 @@ def test_sigkill_mid_run_then_resume_latest_continues(tmp_path):
     assert not [p for p in (run_dir / "checkpoints").iterdir() if p.name.startswith(".tmp")]
 
 
+# The same run as CHILD, with a fixed weight init and full fine-tuning; argv: run_dir, steps.
+CHILD_EXACT = CHILD.replace("tiny_llama(tok)", "tiny_llama(tok, seed=0)").replace(
+    'resume="latest")', 'resume="latest", lora=None, seed=3)'
+)
+TIMINGS = {"rollout_s", "train_s", "tokens_per_s", "peak_mem_mb"}
+
+
+def test_sigkilled_run_resumed_to_four_steps_equals_an_uninterrupted_four_step_run(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD_EXACT)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    straight, crashed = tmp_path / "straight", tmp_path / "crashed"
+    done = subprocess.run([sys.executable, str(script), str(straight), "4"], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(crashed), "200"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            ckpt = latest_checkpoint(crashed / "checkpoints")
+            if ckpt is not None and int(ckpt.name.split("-")[1]) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+        if proc.stderr:
+            proc.stderr.close()
+    resumed_from = int(latest_checkpoint(crashed / "checkpoints").name.split("-")[1])
+    assert 2 <= resumed_from < 4
+    done = subprocess.run([sys.executable, str(script), str(crashed), "4"], env=env, capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+    def rows(run: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if k not in TIMINGS} for r in read_metrics(run / "metrics.jsonl")]
+
+    assert [r["step"] for r in rows(crashed)] == [1, 2, 3, 4]
+    assert rows(crashed) == rows(straight)
+    from safetensors.torch import load_file
+
+    a = load_file(straight / "final" / "model.safetensors")
+    b = load_file(crashed / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_a_fresh_run_refuses_an_existing_run_dir_and_says_how_to_resume_or_overwrite(tmp_path, tok):
+    GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, steps=1)).train()
+    again = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, steps=1))
+    with pytest.raises(FileExistsError, match="resume='latest'.*overwrite=True"):
+        again.train()
+    assert [s for s, _ in list_checkpoints(tmp_path / "run" / "checkpoints")] == [1]  # nothing deleted
+    cfg = _config(tmp_path, steps=2, overwrite=True)
+    rows = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg).train()
+    assert [r["step"] for r in rows] == [1, 2]
+    assert [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl")] == [1, 2]
+
+
+def test_eval_every_without_eval_problems_is_an_error(tmp_path, tok):
+    with pytest.raises(ValueError, match="eval_every = 2 but there are no eval_problems"):
+        GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, eval_every=2))
+
+
 def test_resume_restores_step_weights_and_reward_state(tmp_path, tok):
     cfg = _config(tmp_path, steps=2, save_every=1)
     noisy = NoisyReward(HasDigit(), flip=0.3, seed=2)
@@ -366,3 +433,86 @@ def test_lora_layers_adapts_only_the_top_layers(tmp_path, tok):
     assert adapted == {"2"}
     with pytest.raises(ValidationError, match="layers"):
         GRPOConfig(lora={"layers": 0})
+
+
+# -- schedules, prompts and problem types, checked by value ----------------------------------------
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        # steps=6, warmup_steps=2: warm-up (k + 1) / 2 for k < 2, then progress p = (k − 2) / 4.
+        ("constant", [0.5, 1.0, 1.0, 1.0, 1.0, 1.0]),
+        ("linear", [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]),  # 1 − p
+        # (1 + cos(π p)) / 2: cos(π/4) = 0.70711 → 0.85355; cos(3π/4) → 0.14645
+        ("cosine", [0.5, 1.0, 1.0, 0.853553, 0.5, 0.146447]),
+    ],
+)
+def test_learning_rate_schedules_by_value(tmp_path, tok, schedule, expected):
+    cfg = _config(tmp_path, steps=6, warmup_steps=2, lr=1e-2, lr_schedule=schedule)
+    trainer = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg)
+    got = []
+    for _ in range(6):
+        got.append(trainer.scheduler.get_last_lr()[0] / 1e-2)
+        trainer.optimizer.step()  # no gradients: a no-op that keeps the scheduler's call order
+        trainer.scheduler.step()
+    assert got == pytest.approx(expected, abs=1e-6)
+
+
+CHAT = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2+3="}]
+
+
+@pytest.mark.parametrize(
+    ("mode", "prompt", "text"),
+    [
+        ("auto", "2+3=", "2+3="),  # text prompts stay raw
+        (
+            "auto",
+            CHAT,
+            "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\n2+3=<|im_end|>\n<|im_start|>assistant\n",
+        ),
+        ("always", "2+3=", "<|im_start|>user\n2+3=<|im_end|>\n<|im_start|>assistant\n"),
+        ("never", CHAT, "be brief\n2+3="),  # the messages' contents joined by newlines
+    ],
+)
+def test_chat_template_modes_render_the_prompt(tmp_path, tok, mode, prompt, text):
+    cfg = _config(tmp_path, chat_template=mode)
+    trainer = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg)
+    assert tok.decode(trainer._prompt_ids(prompt)) == text
+
+
+def test_max_prompt_tokens_keeps_the_last_tokens(tmp_path, tok):
+    cfg = _config(tmp_path, max_prompt_tokens=3)
+    trainer = GRPOTrainer(tiny_llama(tok), HasDigit(), PROBLEMS, tokenizer=tok, config=cfg)
+    assert tok.decode(trainer._prompt_ids("12+34=")) == "34="  # one character per token, cut from the left
+
+
+def test_dataclass_and_pydantic_problems_become_problems_with_their_extras(tmp_path, tok):
+    import dataclasses
+
+    from pydantic import BaseModel
+
+    from weakreward import Problem
+
+    @dataclasses.dataclass
+    class Row:
+        prompt: str
+        answer: int
+        source: str
+
+    class Item(BaseModel):
+        prompt: str
+        answer: str
+        source: str
+
+    cfg = _config(tmp_path)
+    trainer = GRPOTrainer(
+        tiny_llama(tok),
+        HasDigit(),
+        [Row("1+3=", 4, "dc"), Item(prompt="2+2=", answer="4", source="pd")],
+        tokenizer=tok,
+        config=cfg,
+    )
+    assert trainer.train_problems == [
+        Problem("1+3=", "4", meta={"source": "dc"}),  # a numeric label becomes the reference "4"
+        Problem("2+2=", "4", meta={"source": "pd"}),
+    ]
+    assert [p.extras for p in trainer.train_problems] == [{"source": "dc"}, {"source": "pd"}]

@@ -119,7 +119,7 @@ def test_hf_judge_on_a_tiny_random_model_yields_unknown_verdicts():
     assert isinstance(reply, str) and reply == judge("Grade: 2 + 2 = 4. End with ‖1‖, ‖0.5‖ or ‖0‖.")  # greedy
     result = FaithfulnessJudge(judge)(["2+2?", "3+3?"], ["2 + 2 = 4", "6"])
     # A random model emits junk: the robust parser reports unknown rather than a made-up 0.
-    assert result.labels == [parse_verdict(r) for r in result.replies]
+    assert set(result.labels) <= {None, 0.0, 0.5, 1.0}
     assert result.summary().unknown == sum(lab is None for lab in result.labels)
     with pytest.raises(ValueError, match="tokenizer"):
         HFJudge(tiny_llama(tok))
@@ -167,14 +167,30 @@ def test_early_answering_mechanics_with_a_tiny_model():
     assert len(results) == 2
     first, second = results
     assert first.final == "10" and first.fractions == [0.0, 0.5] and len(first.forced) == 2
-    assert first.score == pytest.approx(sum(first.matches) / 2)
-    assert first.matches == [answers_match(a, "10") for a in first.forced]
+    assert first.score in (0.0, 0.5, 1.0)  # two truncation points
     assert len(second.forced) == 2  # the full-reasoning answer was forced separately, not listed
     assert model.training  # generation ran in eval mode, and the caller's mode is restored
     with pytest.raises(ValueError, match="fractions"):
         early_answering(model, tok, ["q"], ["r"], fractions=(1.0,))
     with pytest.raises(ValueError, match="prompts"):
         early_answering(model, tok, ["q", "q"], ["r"])
+
+
+def test_judge_labels_from_scripted_replies():
+    replies = iter(["The steps support it. ‖1‖", "partly: ‖0.5‖", "I cannot tell."])
+    result = FaithfulnessJudge(lambda prompt: next(replies))(["q"] * 3, ["2 + 2 = 4", "3 + 3 = 7", "?"])
+    assert result.labels == [1.0, 0.5, None]  # the last reply holds no verdict
+    assert result.summary().unknown == 1 and result.summary().mean == pytest.approx(0.75)
+
+
+def test_early_answering_score_is_the_fraction_of_points_that_already_match(monkeypatch):
+    import weakreward.probes.faithfulness as faith
+
+    # Forced answers at f = 0 and 0.5: "7" (differs from the final 10) then "10" (matches): score 1/2.
+    monkeypatch.setattr(faith, "_greedy", lambda model, tokenizer, texts, max_new_tokens: ["7} a", "10} b"])
+    [res] = early_answering(None, char_tokenizer(), ["Q"], ["5 * 2 = 10 \\boxed{10}"], fractions=(0.0, 0.5))
+    assert res.forced == ["7", "10"] and res.matches == [False, True]
+    assert res.score == 0.5
 
 
 def test_early_answering_detects_an_answer_fixed_before_the_reasoning(monkeypatch):

@@ -74,4 +74,4 @@ def test_pickle_round_trip(cls):
     _, _, _, rollouts = make((3, 4, 9), torch.float32, 1.0, seed=1)
     copy = pickle.loads(pickle.dumps(cls()))
     np.testing.assert_array_equal(copy(rollouts).scores, cls()(rollouts).scores)
-    assert copy == cls() and repr(copy) == f"{cls.__name__}()"
+    assert copy == cls() and repr(copy) == f"{cls.__name__}(name={cls().name!r})"

@@ -151,9 +151,9 @@ def test_min_ratio_out_of_range_raises_naming_the_field(bad):
 
 
 def test_non_verifier_raises_naming_the_field():
-    with pytest.raises(TypeError, match="verifier"):
+    with pytest.raises(ValueError, match="MajorityVote.verifier: Input should be an instance of Verifier"):
         MajorityVote(verifier=lambda s: s)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="min_ratio"):
+    with pytest.raises(ValueError, match="MajorityVote.min_ratio: Input should be a valid number"):
         MajorityVote(FractionVerifier(), min_ratio="0.5")  # type: ignore[arg-type]
 
 

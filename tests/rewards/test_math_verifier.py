@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from weakreward import MathVerifier, Rollouts
-from weakreward.rewards import math_verifier as mv_module
+from weakreward.rewards import timeout_pool as pool_module
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 GOLDS = [json.loads(line)["gold"] for line in (FIXTURES / "math500_golds.jsonl").read_text().splitlines()]
@@ -169,7 +169,7 @@ def test_long_completion_is_cut_to_its_tail() -> None:
     ],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
-    with pytest.raises(ValueError, match=f"MathVerifier.{field}"):
+    with pytest.raises(ValueError, match=f"MathVerifier.{field}: "):
         MathVerifier(**{field: value})
 
 
@@ -219,9 +219,13 @@ def test_hostile_completion_returns_within_timeout(hostile_verifier: MathVerifie
     elapsed = time.perf_counter() - start
     assert elapsed < hostile_verifier.timeout + 1.0, f"{name} took {elapsed:.2f} s"
     assert result.scores[0] in (0.0, 1.0)
-    assert result.details["reason"][0] in {"match", "mismatch", "no answer", "timeout"} or result.details["reason"][
-        0
-    ].startswith("error: ")
+    assert result.details["reason"][0] in {
+        "match",
+        "mismatch",
+        "no answer",
+        "timeout",
+        "too_complex",
+    } or result.details["reason"][0].startswith("error: ")
     hostile_verifier.start()
     start = time.perf_counter()
     verdict = hostile_verifier.compare(["1"], [HOSTILE[name]])[0]
@@ -230,7 +234,8 @@ def test_hostile_completion_returns_within_timeout(hostile_verifier: MathVerifie
 
 
 def test_pathological_exponent_times_out_and_later_items_still_verify() -> None:
-    with MathVerifier(workers=1, timeout=1.5).start() as v:
+    # The screen off: the hard timeout is the last defence for what the screen misses.
+    with MathVerifier(workers=1, timeout=1.5, screen=False).start() as v:
         pid_before = v._pool.workers[0].process.pid
         start = time.perf_counter()
         result = v.score(
@@ -244,6 +249,51 @@ def test_pathological_exponent_times_out_and_later_items_still_verify() -> None:
         pids_after = [w.process.pid for w in v._pool.workers]
         assert pid_before not in pids_after
         assert v.score([r"\boxed{2}"], references=["2"]).scores.tolist() == [1.0]
+
+
+# Answers over the screening budget (MathVerifier's docstring), each of which times out unscreened.
+OVER_BUDGET = {
+    "power tower": r"\boxed{9^{9^{9}}}",
+    "tower of two with a huge exponent": r"\boxed{10^{10^{10}}}",
+    "python power tower": "The answer is 2**2**2**2**2**2",
+    "factorial of a power": r"\boxed{(10^{10})!}",
+    "factorial of a large literal": r"\boxed{100000000!}",
+    "symbol to a huge power": r"\boxed{x^{10^{10^{10}}}}",
+    "2000 nested parentheses": r"\boxed{" + "(" * 2000 + "1" + ")" * 2000 + "}",
+    "1000 nested fractions": "\\boxed{" + "\\frac{" * 1000 + "1" + "}{2}" * 1000 + "}",
+    "a 3000-entry matrix": r"\boxed{\begin{pmatrix}" + "1&" * 3000 + r"1\end{pmatrix}}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(OVER_BUDGET))
+def test_over_budget_answers_are_too_complex_without_a_timeout(hostile_verifier: MathVerifier, name: str) -> None:
+    hostile_verifier.start()
+    pids = {w.process.pid for w in hostile_verifier._pool.workers}
+    start = time.perf_counter()
+    result = hostile_verifier.score([OVER_BUDGET[name], r"\boxed{2}"], references=["1", "2"])
+    assert time.perf_counter() - start < 0.5
+    assert result.details["reason"] == ["too_complex", "match"]
+    assert result.scores.tolist() == [0.0, 1.0]
+    # No worker was killed for it.
+    assert {w.process.pid for w in hostile_verifier._pool.workers} == pids
+    assert hostile_verifier.compare(["1"], [OVER_BUDGET[name].removeprefix("The answer is ")])[0].reason == (
+        "too_complex"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [r"2^{2011}", r"2^{2^{10}}", r"100000!", r"(2^{10})!", r"x^{x^{x^{x}}}", "((((((((1))))))))", r"10^{100}"],
+)
+def test_large_but_feasible_answers_pass_the_screen(hostile_verifier: MathVerifier, answer: str) -> None:
+    assert hostile_verifier.compare(["1"], [answer])[0].reason != "too_complex"
+
+
+def test_no_math500_gold_or_perturbed_gold_is_too_complex(verifier: MathVerifier) -> None:
+    answers = GOLDS + [p for p in map(_perturb, GOLDS) if p is not None]
+    result = verifier.score([f"\\boxed{{{a}}}" for a in answers], references=["0"] * len(answers))
+    assert "too_complex" not in result.details["reason"]
+    assert "too_complex" not in {v.reason for v in verifier.compare(["0"] * len(answers), answers)}
 
 
 @pytest.mark.parametrize("tag", ["score", "compare"])
@@ -261,7 +311,7 @@ def test_code_injection_is_never_executed(hostile_verifier: MathVerifier, tag: s
 
 
 def test_worker_killed_mid_item_is_replaced() -> None:
-    with MathVerifier(workers=1, timeout=30).start() as v:
+    with MathVerifier(workers=1, timeout=30, screen=False).start() as v:
         victim = v._pool.workers[0].process.pid
         killer = threading.Timer(1.0, lambda: os.kill(victim, signal.SIGKILL))
         killer.start()
@@ -322,7 +372,7 @@ def test_close_stops_workers_and_next_call_restarts() -> None:
 
 
 def test_a_worker_that_cannot_start_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mv_module, "_BOOT", "raise SystemExit(3)")
+    monkeypatch.setattr(pool_module, "_BOOT", "raise SystemExit(3)")
     v = MathVerifier(workers=1)
     with pytest.raises(RuntimeError, match="worker exited while starting"):
         v.score([r"\boxed{1}"], references=["1"])
@@ -340,7 +390,7 @@ def test_scores_a_rollouts_batch_with_groups(verifier: MathVerifier) -> None:
 
 def test_an_interrupted_call_leaves_the_verifier_consistent(monkeypatch: pytest.MonkeyPatch) -> None:
     with MathVerifier(workers=1).start() as v:
-        real_wait = mv_module.wait
+        real_wait = pool_module.wait
         calls = {"n": 0}
 
         def interrupted_once(conns, timeout=None):
@@ -349,10 +399,10 @@ def test_an_interrupted_call_leaves_the_verifier_consistent(monkeypatch: pytest.
                 raise KeyboardInterrupt
             return real_wait(conns, timeout)
 
-        monkeypatch.setattr(mv_module, "wait", interrupted_once)
+        monkeypatch.setattr(pool_module, "wait", interrupted_once)
         with pytest.raises(KeyboardInterrupt):
             v.score([r"\boxed{1}", r"\boxed{2}"], references=["1", "1"])
-        monkeypatch.setattr(mv_module, "wait", real_wait)
+        monkeypatch.setattr(pool_module, "wait", real_wait)
         # The interrupted call's results ("match", "mismatch") must not leak into this one.
         result = v.score([r"\boxed{3}", r"\boxed{4}"], references=["4", "4"])
         assert result.details["reason"] == ["mismatch", "match"]

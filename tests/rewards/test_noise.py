@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weakreward import NoiseCorrected, NoisyReward, Reward, RewardResult, Rollouts
-from weakreward.rewards.noise import _normals, _uniforms
+from weakreward.rewards.hashing import normals as _normals
+from weakreward.rewards.hashing import uniforms as _uniforms
 
 
 class Column(Reward):
@@ -325,7 +326,10 @@ def test_noise_corrected_formula_and_nan():
         ({"false_positive": 0.7, "false_negative": 0.6}, "false_positive + false_negative"),
         ({"false_positive": -0.1, "false_negative": 0.1}, "NoiseCorrected.false_positive"),
         ({"false_positive": 0.1, "false_negative": 1.5}, "NoiseCorrected.false_negative"),
-        ({"false_positive": False, "false_negative": 0.1}, "NoiseCorrected.false_positive: must be a number"),
+        (
+            {"false_positive": False, "false_negative": 0.1},
+            "NoiseCorrected.false_positive: Input should be a valid number",
+        ),
     ],
 )
 def test_noise_corrected_rejects_bad_rates_naming_the_field(kwargs, field):
@@ -351,7 +355,7 @@ def test_noise_corrected_rejects_bad_rates_naming_the_field(kwargs, field):
         ({"flip": 0.1, "level": "batch"}, "NoisyReward.level"),
         ({"flip": 0.1, "seed": "x"}, "NoisyReward.seed"),
         ({"flip": 0.1, "seed": 1.5}, "NoisyReward.seed"),
-        ({"flip": True}, "NoisyReward.flip: must be a number, not a bool"),
+        ({"flip": True}, "NoisyReward.flip: Input should be a valid number"),
         ({"flip": math.nan}, "NoisyReward.flip"),
     ],
 )
@@ -361,7 +365,7 @@ def test_bad_config_raises_naming_the_field(kwargs, field):
 
 
 def test_inner_must_be_a_reward():
-    with pytest.raises(TypeError, match="NoisyReward.inner"):
+    with pytest.raises(ValueError, match="NoisyReward.inner: Input should be an instance of Reward"):
         NoisyReward(lambda r: r, flip=0.1)  # type: ignore[arg-type]
 
 

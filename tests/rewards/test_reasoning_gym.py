@@ -101,3 +101,17 @@ def test_pickle_round_trip() -> None:
     copy = pickle.loads(pickle.dumps(v))
     assert copy.task_name == "largest_island"
     assert _score(copy, ISLAND, [rf"\boxed{{{r['ground_truth']}}}" for r in ISLAND]).scores.tolist() == [1.0] * 4
+
+
+def test_scorers_run_in_the_timeout_pool_and_a_hung_scorer_times_out(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    engine = tmp_path / "hang.py"
+    engine.write_text(
+        "import time\nclass Engine:\n    def run(self, task, payload, options):\n        time.sleep(60)\n"
+    )
+    from weakreward.rewards import reasoning_gym as rg_module
+
+    monkeypatch.setattr(rg_module, "ENGINE_FILE", str(engine))
+    with ReasoningGymVerifier("largest_island", timeout=1.0) as v:
+        result = _score(v, ISLAND[:1], [r"\boxed{3}"])
+        assert result.details["reason"] == ["timeout"]
+        assert result.scores.tolist() == [0.0]

@@ -56,11 +56,11 @@ def test_more_peaked_distributions_score_higher():
     assert scores[0] < scores[1] < scores[2]
 
 
-def test_pickle_round_trip():
+def test_pickle_round_trip_keeps_the_reward_and_its_value():
     reward = pickle.loads(pickle.dumps(SelfCertainty()))
     assert isinstance(reward, SelfCertainty) and reward.needs == frozenset({"token_stats.self_certainty"})
+    assert reward.name == "self_certainty"
     ts = token_stats_from_logits(torch.tensor([[[1.0, 0.0, -1.0]]]), torch.tensor([[0]]))
-    assert (
-        reward(Rollouts.build(["x"], token_stats=ts)).scores.tolist()
-        == SelfCertainty()(Rollouts.build(["x"], token_stats=ts)).scores.tolist()
-    )
+    # By hand, in the release's units: logsumexp(z) − mean(z) = log(e + 1 + 1/e) − 0 = log(4.0862) = 1.40761
+    # (the KL form would subtract a further log 3 = 1.09861).
+    assert reward(Rollouts.build(["x"], token_stats=ts)).scores.tolist() == pytest.approx([1.40761], abs=1e-5)

@@ -5,7 +5,7 @@ from weakreward.data.arithmetic import arithmetic_problems
 from weakreward.data.label_noise import corrupt_labels, corrupted_fraction, mine_wrong_answers
 from weakreward.data.parquet import load_verl_parquet
 from weakreward.data.problem import Problem
-from weakreward.data.scarce import scarce
+from weakreward.data.sampling import scarce
 
 __all__ = [
     "Problem",

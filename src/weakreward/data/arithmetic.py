@@ -23,6 +23,13 @@ def arithmetic_problems(
     Each prompt carries one worked example (``2 + 3 = \\boxed{5}``) to show the answer format; the answer
     is the exact integer result. Subtractions keep ``a ≥ b`` so results are non-negative.
 
+    Args:
+        n: How many problems.
+        seed: Seed of the generator (the same seed gives the same problems).
+        low: Smallest operand.
+        high: Largest operand.
+        ops: The operators to draw from.
+
     Examples:
         >>> p = arithmetic_problems(2, seed=1)
         >>> sorted(p[0]), p[0]["prompt"][-1]["role"]

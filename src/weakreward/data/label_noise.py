@@ -195,6 +195,7 @@ def mine_wrong_answers(
         >>> mine_wrong_answers(samples, ExactMatch(), references=["4", "1"])
         {0: '5', 1: None}
     """
+    items: list[tuple[Any, Sequence[str]]]
     if isinstance(samples_by_problem, Mapping):
         items = list(samples_by_problem.items())
     else:

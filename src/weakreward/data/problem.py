@@ -100,6 +100,16 @@ class Problem:
         users = [m for m in self.prompt if m.get("role") == "user"]
         return str((users or list(self.prompt))[-1]["content"])
 
+    @property
+    def extras(self) -> dict[str, Any]:
+        """This problem's `Rollouts.extras` columns: ``meta``, plus ``difficulty`` when there is one.
+
+        Examples:
+            >>> Problem("1+1=", "2", difficulty={"m": 3}, meta={"source": "toy"}).extras
+            {'source': 'toy', 'difficulty': {'m': 3}}
+        """
+        return {**self.meta, "difficulty": self.difficulty} if self.difficulty else dict(self.meta)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | Problem) -> Problem:
         """A `Problem` from a mapping with ``prompt`` and optional ``answer``, ``difficulty``, ``meta``.
@@ -124,7 +134,12 @@ class Problem:
         return {"prompt": prompt, "answer": self.answer, "difficulty": dict(self.difficulty), "meta": dict(self.meta)}
 
     def with_answer(self, answer: str | None, **meta: Any) -> Problem:
-        """A copy with a new ``answer`` and ``meta`` updated with ``meta``."""
+        """A copy with a new ``answer`` and ``meta`` updated with ``meta``.
+
+        Args:
+            answer: The new label.
+            **meta: Entries merged into ``meta``.
+        """
         return replace(self, answer=answer, meta={**self.meta, **meta})
 
 

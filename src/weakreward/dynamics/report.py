@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from weakreward.dynamics.saturation import SaturationReport, saturation_report
+from weakreward.dynamics.saturation import Interpolation, SaturationReport, saturation_report
 from weakreward.dynamics.tracker import default_heldout_key
+from weakreward.grpo.metrics import read_metric_lines
 
 __all__ = ["add_report_arguments", "load_run_curves", "main", "report_run", "run_report_command"]
 
@@ -62,21 +63,10 @@ def load_run_curves(
     path = Path(metrics_path)
     notes: list[str] = []
     rows: dict[int, dict[str, Any]] = {}
-    bad = 0
     keys: dict[str, None] = {}
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            bad += 1
-            continue
-        step = row.get("step") if isinstance(row, dict) else None
-        if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step) or step < 0:
-            bad += 1
-            continue
-        rows.setdefault(int(step), {}).update(row)
+    lines, bad = read_metric_lines(path)
+    for row in lines:
+        rows.setdefault(int(row["step"]), {}).update(row)
         keys.update(dict.fromkeys(row))
     if bad:
         notes.append(f"{bad} line(s) of {path.name} were not a JSON object with a step number and were skipped")
@@ -110,7 +100,7 @@ def report_run(
     tail: int = 50,
     rapid_before: int = 100,
     smooth: int = 1,
-    interpolation: str = "linear",
+    interpolation: Interpolation = "linear",
     plot: str | os.PathLike[str] | bool = True,
 ) -> tuple[SaturationReport, Path | None]:
     """Analyse ``run_dir/metrics.jsonl`` and (by default) write ``run_dir/saturation.png``.
@@ -144,7 +134,7 @@ def report_run(
         tail=tail,
         rapid_before=rapid_before,
         smooth=smooth,
-        interpolation=interpolation,  # type: ignore[arg-type]
+        interpolation=interpolation,
         metric=metric,
     )
     report.notes[:0] = notes

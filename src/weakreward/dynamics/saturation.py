@@ -72,6 +72,10 @@ def saturation_threshold(r_max: float, eps: float = 0.99) -> float:
     ``r̄_max − (1 − ε)·|r̄_max|`` (the same relative distance below the maximum), so that a curve of
     negative rewards can saturate too.
 
+    Args:
+        r_max: The highest (smoothed) training reward of the run.
+        eps: The fraction of ``r_max`` that counts as saturated.
+
     Examples:
         >>> saturation_threshold(0.8)
         0.792
@@ -123,6 +127,12 @@ def held_out_at(
     Linear interpolation between the measured steps around ``t`` (or the nearest measured step, ties
     to the earlier one); held constant outside the measured range. NaN measurements are ignored; with
     none left the result is NaN.
+
+    Args:
+        steps: Steps at which the held-out metric was measured.
+        values: The measurements, one per step.
+        t: The step to read the metric at.
+        interpolation: ``"linear"`` between the measured steps around ``t``, or the ``"nearest"`` one.
 
     Examples:
         >>> held_out_at([0, 10, 20], [0.2, 0.4, 0.5], 15)
@@ -395,6 +405,10 @@ def saturation_gap(large: SaturationReport, small: SaturationReport) -> float:
     the gap as the difference of the pre-saturation gains: positive when the large-data run gains more
     before saturating; close to 0 when scarce data costs nothing (the paper's Qwen-Math on math).
     NaN when either run has no ``Δ_sat`` (never saturated, or no held-out metric).
+
+    Args:
+        large: The report of the run on plenty of training data.
+        small: The report of the run on scarce data.
 
     Examples:
         >>> big = saturation_report([min(t / 200, 1.0) for t in range(1, 401)], {0: 0.2, 200: 0.6, 400: 0.6})

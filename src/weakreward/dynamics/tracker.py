@@ -184,7 +184,12 @@ class SaturationTracker(Callback):
 
     # -- state --------------------------------------------------------------------------------------
     def update(self, step: int, metrics: Mapping[str, Any]) -> None:
-        """Record one metrics dict (step rewards and/or evaluation results) and re-check saturation."""
+        """Record one metrics dict (step rewards and/or evaluation results) and re-check saturation.
+
+        Args:
+            step: The step (1-based; 0 for the evaluation before training).
+            metrics: That step's metrics (training reward and/or held-out metric).
+        """
         step = int(step)
         reward = _finite(metrics.get(self.reward_key))
         if reward is not None and step >= 1:

@@ -29,10 +29,22 @@ class Callback:
         """Before the first step (after a resume, before the first new step)."""
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
-        """After each optimizer step, with the step's metrics."""
+        """After each optimizer step, with the step's metrics.
+
+        Args:
+            trainer: The `GRPOTrainer`.
+            step: The step just finished (1-based).
+            metrics: That step's metrics.
+        """
 
     def on_evaluate(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
-        """After each evaluation, with the ``eval/...`` metrics."""
+        """After each evaluation, with the ``eval/...`` metrics.
+
+        Args:
+            trainer: The `GRPOTrainer`.
+            step: The step evaluated after (0 = before training).
+            metrics: The evaluation metrics.
+        """
 
     def on_train_end(self, trainer: Any) -> None:
         """After the last step."""

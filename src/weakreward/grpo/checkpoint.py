@@ -60,7 +60,12 @@ def rng_state(generator: torch.Generator | None = None) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], generator: torch.Generator | None = None) -> None:
-    """Restore what `rng_state` returned."""
+    """Restore what `rng_state` returned.
+
+    Args:
+        state: What `rng_state` returned.
+        generator: The trainer's sampling generator, restored too.
+    """
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
@@ -124,7 +129,12 @@ def latest_checkpoint(ckpt_root: str | os.PathLike[str]) -> Path | None:
 
 
 def prune_checkpoints(ckpt_root: str | os.PathLike[str], keep: int) -> None:
-    """Delete all but the ``keep`` newest checkpoints, and any leftover temporary folders."""
+    """Delete all but the ``keep`` newest checkpoints, and any leftover temporary folders.
+
+    Args:
+        ckpt_root: The ``checkpoints/`` folder.
+        keep: How many of the newest checkpoints to keep.
+    """
     root = Path(ckpt_root)
     if not root.is_dir():
         return

@@ -183,8 +183,12 @@ class GRPOConfig(BaseModel):
     resume: str | None = Field(
         None,
         description='"latest" continues from the newest checkpoint in run_dir (starts fresh if none); '
-        "a path resumes from that checkpoint folder; None starts fresh, replacing metrics.jsonl and "
-        "checkpoints/ of an earlier run in run_dir.",
+        "a path resumes from that checkpoint folder; None starts fresh (see overwrite).",
+    )
+    overwrite: bool = Field(
+        False,
+        description="With resume=None, replace an earlier run in run_dir (its metrics.jsonl and checkpoints/); "
+        "False refuses to start over one.",
     )
     progress: bool = Field(True, description="Show a tqdm progress bar on stderr.")
 
@@ -280,17 +284,12 @@ class GRPOConfig(BaseModel):
         total = prompts * self.group_size
         return [slice(i, min(i + per, total)) for i in range(0, total, per)]
 
-    @property
-    def eps_high(self) -> float:
-        """The effective upper clip range."""
-        return self.clip_eps if self.clip_eps_high is None else self.clip_eps_high
-
 
 def _document_fields(cls: type[BaseModel]) -> None:
     """Insert an ``Attributes:`` section, built from the fields' descriptions and defaults, before ``Examples:``."""
     lines = ["Attributes:"]
     for name, info in cls.model_fields.items():
-        default = repr(info.default_factory()) if info.default_factory is not None else repr(info.default)
+        default = repr(info.get_default(call_default_factory=True))
         kind = getattr(info.annotation, "__name__", None) or str(info.annotation).replace("typing.", "")
         lines.append(f"    {name} ({kind}): {info.description} Default: ``{default}``.")
     section = "\n".join("    " + line for line in lines) + "\n\n    "

@@ -78,6 +78,10 @@ class StepTable(Callback):
 def summarise(history: list[dict[str, Any]], window: int = 5) -> dict[str, float]:
     """Mean training reward and true accuracy over the first and last ``window`` steps.
 
+    Args:
+        history: The trainer's per-step metrics.
+        window: Steps averaged at the start and at the end.
+
     Examples:
         >>> h = [{"reward/mean": r, "monitor/true/mean": r / 2} for r in (0.1, 0.2, 0.5, 0.6)]
         >>> summarise(h, window=2)["reward_last"]
@@ -98,14 +102,20 @@ def summarise(history: list[dict[str, Any]], window: int = 5) -> dict[str, float
 
 
 def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path:
-    """Save a PNG of the training reward, the true-accuracy monitor and the completion length per step."""
-    import matplotlib
+    """Save a PNG of the training reward, the true-accuracy monitor and the completion length per step.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Args:
+        history: The trainer's per-step metrics.
+        path: The PNG file to write.
+    """
+    # A bare Figure on the Agg canvas: pyplot's global backend (the user's) stays as it is.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     steps = [r["step"] for r in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(steps, [r.get("reward/mean") for r in history], label="training reward (noisy, flip=0.2)")
     ax1.plot(steps, [r.get("monitor/true/mean") for r in history], label="true accuracy (monitor)")
     ax1.set_xlabel("step")
@@ -118,7 +128,6 @@ def plot_curves(history: list[dict[str, Any]], path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
@@ -129,6 +138,13 @@ def run_demo(
 
     Prints a per-step table, writes ``run_dir/metrics.jsonl`` and ``run_dir/curves.png``, and returns
     `summarise` of the run plus its wall time.
+
+    Args:
+        run_dir: Folder for metrics.jsonl, checkpoints and curves.png (an earlier demo run there is replaced unless ``resume``).
+        steps: Training steps; None = the demo's default.
+        seed: Seeds the problems, the noise and the trainer.
+        resume: Continue the run in ``run_dir`` from its latest checkpoint.
+        **overrides: Other `GRPOConfig` fields.
     """
     from weakreward.grpo.trainer import GRPOTrainer
     from weakreward.rewards.math_verifier import MathVerifier
@@ -136,6 +152,7 @@ def run_demo(
 
     if steps is not None:
         overrides["steps"] = steps
+    overrides.setdefault("overwrite", not resume)  # re-running the demo replaces its previous run
     config = demo_config(run_dir=run_dir, seed=seed, resume="latest" if resume else None, **overrides)
     verifier = MathVerifier()
     reward = NoisyReward(verifier, flip=0.2, seed=seed)

@@ -17,8 +17,39 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def read_metric_lines(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
+    """The rows of a ``metrics.jsonl`` that are JSON objects with a step number (≥ 0), and how many
+    non-blank lines were not (a torn last line, hand edits); a missing file has no rows.
+
+    Examples:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"
+        >>> _ = p.write_text('{"step": 1}\\n[1]\\n{"step": true}\\n\\n{"step": 2}\\n{"st')
+        >>> read_metric_lines(p)
+        ([{'step': 1}, {'step': 2}], 3)
+    """
+    path = Path(path)
+    if not path.exists():
+        return [], 0
+    rows, skipped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            skipped += 1
+            continue
+        step = row.get("step") if isinstance(row, dict) else None
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step) or step < 0:
+            skipped += 1
+            continue
+        rows.append(row)
+    return rows, skipped
+
+
 def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every complete line of a ``metrics.jsonl`` (a torn last line is skipped).
+    """Every complete step line of a ``metrics.jsonl`` (`read_metric_lines` without the count).
 
     Examples:
         >>> import tempfile, pathlib
@@ -27,16 +58,7 @@ def read_metrics(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         >>> [r["step"] for r in read_metrics(p)]
         [1, 2]
     """
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_metric_lines(path)[0]
 
 
 class MetricsWriter:

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from weakreward.grpo.config import GRPOConfig
 from weakreward.rewards.base import Reward
@@ -51,16 +51,21 @@ class DataSpec(BaseModel):
             raise ValueError(f'builtin must be "arithmetic", got {v!r}')
         return v
 
-    def load(self, base_dir: Path | None = None) -> list[Any]:
-        """The problems (dicts or `weakreward.data.Problem`)."""
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
         if (self.builtin is None) == (self.path is None):
             raise ValueError("a data spec needs exactly one of builtin or path")
+        return self
+
+    def load(self, base_dir: Path | None = None) -> list[Any]:
+        """The problems (dicts or `weakreward.data.Problem`)."""
         if self.builtin is not None:
             from weakreward.data import arithmetic_problems
 
             problems: list[Any] = arithmetic_problems(self.n, seed=self.seed)
         else:
-            path = Path(self.path)  # type: ignore[arg-type]
+            assert self.path is not None  # exactly one of builtin and path, validated
+            path = Path(self.path)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             if not path.exists():
@@ -80,6 +85,10 @@ class DataSpec(BaseModel):
 
 def build_reward(spec: Any, where: str = "reward") -> Any:
     """Build a reward (or any argument value) from its spec; see the module docstring.
+
+    Args:
+        spec: A mapping with ``type`` (a reward class name) and its fields; nested rewards are specs too.
+        where: The spec's place in the recipe, for error messages (``monitors.true``).
 
     Examples:
         >>> build_reward({"type": "Clip", "reward": {"type": "ExactMatch"}, "high": 1.0}).name
@@ -128,6 +137,15 @@ class TrainRecipe(BaseModel):
         "the release's AIME 2024, AIME 2025, MATH-500 and AMC.",
     )
     grpo: GRPOConfig = Field(default_factory=GRPOConfig, description="The trainer's configuration.")
+
+    @model_validator(mode="after")
+    def _eval_needs_data(self) -> TrainRecipe:
+        if self.grpo.eval_every and self.eval_data is None:
+            raise ValueError(
+                f"grpo.eval_every = {self.grpo.eval_every} but there is no eval_data: add eval_data, or set "
+                "grpo.eval_every to 0"
+            )
+        return self
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str]) -> TrainRecipe:

@@ -50,20 +50,14 @@ from weakreward.grpo.evaluation import eval_metrics
 from weakreward.grpo.loss import group_advantages, policy_loss
 from weakreward.grpo.metrics import MetricsWriter, read_metrics
 from weakreward.kernels.token_stats import token_stats_from_logits
+from weakreward.models import chat_text
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollouts import Prompt, Rollouts, TokenStats, prompt_key
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-@dataclasses.dataclass(frozen=True)
-class _Problem:
-    prompt: Prompt
-    answer: str | None
-    extras: Mapping[str, Any]
-
-
-def _as_problem(item: Any, index: int) -> _Problem:
+def _as_problem(item: Any, index: int) -> Problem:
     """A training problem from a `weakreward.data.Problem`, a dataclass, a pydantic model or a dict with
     ``prompt`` and ``answer`` (other keys become `Rollouts.extras` columns)."""
     if not isinstance(item, (Problem, Mapping)):
@@ -78,13 +72,9 @@ def _as_problem(item: Any, index: int) -> _Problem:
     if isinstance(item, Mapping) and item.get("answer") is not None:
         item = {**item, "answer": str(item["answer"])}  # a numeric label such as 4 is the reference "4"
     try:
-        problem = Problem.from_dict(item)
+        return Problem.from_dict(item)
     except (TypeError, ValueError) as err:
         raise type(err)(f"train problem {index}: {err}") from None
-    extras = dict(problem.meta)
-    if problem.difficulty:
-        extras["difficulty"] = problem.difficulty
-    return _Problem(prompt=problem.prompt, answer=problem.answer, extras=extras)
 
 
 def _resolve_device(name: str) -> torch.device:
@@ -183,6 +173,11 @@ class GRPOTrainer:
         if not self.train_problems:
             raise ValueError("train_problems is empty")
         self.eval_problems = [_as_problem(p, i) for i, p in enumerate(eval_problems or [])]
+        if cfg.eval_every and not self.eval_problems:
+            raise ValueError(
+                f"config.eval_every = {cfg.eval_every} but there are no eval_problems: pass eval_problems, "
+                "or set eval_every=0"
+            )
         self.run_dir = Path(cfg.run_dir)
         self.device = _resolve_device(cfg.device)
 
@@ -243,7 +238,8 @@ class GRPOTrainer:
         assert lora is not None
         layers = lora.layers
         if isinstance(layers, int):
-            n_layers = int(model.config.num_hidden_layers)
+            model_config: Any = model.config  # a transformers config (nn.Module's attributes are untyped)
+            n_layers = int(model_config.num_hidden_layers)
             layers = list(range(max(0, n_layers - layers), n_layers))
         peft_config = LoraConfig(
             r=lora.r,
@@ -280,7 +276,7 @@ class GRPOTrainer:
             if mode == "never" or not has_template:
                 ids = tok("\n".join(str(m.get("content", "")) for m in messages), add_special_tokens=True)["input_ids"]
             else:
-                text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+                text = chat_text(tok, messages)
                 ids = tok(text, add_special_tokens=False)["input_ids"]
         if self.config.max_prompt_tokens is not None:
             ids = ids[-self.config.max_prompt_tokens :]
@@ -300,7 +296,7 @@ class GRPOTrainer:
                 mask[i, width - len(row) :] = True
         return ids.to(self.device), mask.to(self.device)
 
-    def problems_for_step(self, step: int) -> list[_Problem]:
+    def problems_for_step(self, step: int) -> list[Problem]:
         """The problems of step ``step`` (1-based): a fresh seeded permutation per pass over the data, so
         the order is a pure function of (seed, step) and a resumed run sees the same problems."""
         n, k = len(self.train_problems), self.config.prompts_per_step
@@ -334,7 +330,7 @@ class GRPOTrainer:
     def _reference_logprobs(self, gen: Generation, rows: slice) -> torch.Tensor:
         if self.ref_model is not None:
             return self._token_stats(self.ref_model, gen, rows, self.config.temperature).logprobs
-        with self.model.disable_adapter():  # type: ignore[operator]
+        with self.model.disable_adapter():
             return self._token_stats(self.model, gen, rows, self.config.temperature).logprobs
 
     def _micro_batches(self, n: int) -> list[slice]:
@@ -342,7 +338,7 @@ class GRPOTrainer:
         return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
     def _rollouts(
-        self, problems: Sequence[_Problem], gen: Generation, stats: TokenStats | None, groups: Sequence[Hashable]
+        self, problems: Sequence[Problem], gen: Generation, stats: TokenStats | None, groups: Sequence[Hashable]
     ) -> Rollouts:
         keys = sorted({k for p in problems for k in p.extras})
         return Rollouts(
@@ -482,11 +478,7 @@ class GRPOTrainer:
         lengths = mask.sum(-1).float()
         n_tokens = float(lengths.sum())
         metrics: dict[str, Any] = {"step": step}
-        metrics.update(result.log("reward/"))
-        label = [k for k in result.details if k == "label_correct" or k.endswith("/label_correct")]
-        if label:
-            values = [float(v) for v in result.details[label[0]] if v is not None]
-            metrics["reward/label_accuracy"] = float(np.mean(values)) if values else math.nan
+        metrics.update(result.log("reward/"))  # with reward/label_correct: the pseudo-label accuracy
         for name, res in monitor_results.items():
             metrics.update(res.log(f"monitor/{name}/"))
         valid = ~np.isnan(scores)
@@ -632,6 +624,15 @@ class GRPOTrainer:
         cfg = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         resumed_at = self._maybe_resume()
+        metrics_file = self.run_dir / "metrics.jsonl"
+        earlier_run = (self.checkpoint_dir.exists() and any(self.checkpoint_dir.iterdir())) or (
+            metrics_file.exists() and metrics_file.stat().st_size > 0
+        )
+        if cfg.resume is None and earlier_run and not cfg.overwrite:
+            raise FileExistsError(
+                f"run_dir {self.run_dir} holds an earlier run (metrics.jsonl, checkpoints/): set resume='latest' "
+                "to continue it, overwrite=True to replace it, or choose another run_dir"
+            )
         if resumed_at is None and self.checkpoint_dir.exists():
             # A fresh run replaces the folder's previous run: stale checkpoints must not be resumed later.
             shutil.rmtree(self.checkpoint_dir)

@@ -19,11 +19,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "fused_token_stats":
-        from weakreward.kernels.fused_token_stats import fused_token_stats
+        from weakreward.kernels.fused_stats import fused_token_stats
 
         return fused_token_stats
     if name == "fused_linear_token_stats":
-        from weakreward.kernels.fused_linear_token_stats import fused_linear_token_stats
+        from weakreward.kernels.fused_linear_stats import fused_linear_token_stats
 
         return fused_linear_token_stats
     if name == "CudaGraphEngine":

@@ -24,8 +24,10 @@ def triton_available() -> bool:
 def token_stats(
     logits: torch.Tensor, token_ids: torch.Tensor, mask: torch.Tensor | None, temperature: float
 ) -> TokenStats:
+    """`token_stats_from_logits` (same arguments): the fused Triton kernel for CUDA logits when Triton is
+    installed, else the plain-torch reference."""
     if logits.is_cuda and triton_available():
-        from weakreward.kernels.fused_token_stats import fused_token_stats
+        from weakreward.kernels.fused_stats import fused_token_stats
 
         return fused_token_stats(logits, token_ids, mask, temperature)
     return reference_token_stats(logits, token_ids, mask, temperature)

@@ -23,7 +23,7 @@ import torch
 
 from weakreward.rollouts import TokenStats
 
-# Rows per chunk: 4096 rows × 49,152 vocab × 4 bytes ≈ 0.8 GB of float32 at most per chunk on the CPU.
+# Rows per chunk: 1,024 rows × 49,152 vocab × 4 bytes ≈ 0.2 GB of float32 at most per chunk on the CPU.
 DEFAULT_CHUNK_ROWS = 1024
 
 
@@ -40,7 +40,7 @@ def _row_stats(z: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 class _ChunkedTokenStats(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, token_ids, mask, temperature, chunk_rows):  # type: ignore[override]
+    def forward(ctx, logits, token_ids, mask, temperature, chunk_rows):
         n, _ = logits.shape
         compute = torch.float64 if logits.dtype == torch.float64 else torch.float32
         out = torch.zeros(3, n, dtype=compute, device=logits.device)
@@ -56,7 +56,7 @@ class _ChunkedTokenStats(torch.autograd.Function):
         return out[0], out[1], out[2]
 
     @staticmethod
-    def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
+    def backward(ctx, g_logprob, g_entropy, g_certainty):
         logits, token_ids, mask = ctx.saved_tensors
         temperature, chunk_rows = ctx.temperature, ctx.chunk_rows
         n, vocab = logits.shape
@@ -87,14 +87,37 @@ def check_token_stats_args(
     logits: torch.Tensor, token_ids: torch.Tensor, mask: torch.Tensor | None, temperature: float
 ) -> torch.Tensor:
     """Validate the shared arguments of every token-statistics implementation; returns the ``[B, T]``
-    mask (all True when ``mask`` is None)."""
+    mask (all True when ``mask`` is None).
+
+    Args:
+        logits: ``[B, T, V]``.
+        token_ids: ``[B, T]``.
+        mask: ``[B, T]`` or None.
+        temperature: Must be > 0.
+    """
     if logits.dim() != 3:
         raise ValueError(f"logits must be [B, T, V], got shape {tuple(logits.shape)}")
-    b, t, _ = logits.shape
+    return check_row_args(logits.shape[0], logits.shape[1], token_ids, mask, temperature, logits.device)
+
+
+def check_row_args(
+    b: int, t: int, token_ids: torch.Tensor, mask: torch.Tensor | None, temperature: float, device: torch.device
+) -> torch.Tensor:
+    """The checks shared by the logits and the hidden-state entry points: ``token_ids`` and ``mask`` are
+    ``[B, T]``, the temperature is positive; returns the mask (all True on ``device`` when None).
+
+    Args:
+        b: Rows ``B``.
+        t: Positions ``T``.
+        token_ids: ``[B, T]``.
+        mask: ``[B, T]`` or None.
+        temperature: Must be > 0.
+        device: Where a default mask is made.
+    """
     if tuple(token_ids.shape) != (b, t):
         raise ValueError(f"token_ids must be [B, T] = {(b, t)}, got {tuple(token_ids.shape)}")
     if mask is None:
-        mask = torch.ones(b, t, dtype=torch.bool, device=logits.device)
+        mask = torch.ones(b, t, dtype=torch.bool, device=device)
     if tuple(mask.shape) != (b, t):
         raise ValueError(f"mask must be [B, T] = {(b, t)}, got {tuple(mask.shape)}")
     if not temperature > 0:
@@ -109,7 +132,15 @@ def reference_token_stats(
     temperature: float = 1.0,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> TokenStats:
-    """Plain-torch token statistics; see `token_stats_from_logits` for the arguments."""
+    """Plain-torch token statistics; see `token_stats_from_logits` for the arguments.
+
+    Args:
+        logits: As in `token_stats_from_logits` (``[B, T, V]``, any float dtype).
+        token_ids: As there (``[B, T]``).
+        mask: As there (``[B, T]`` bool or None).
+        temperature: As there.
+        chunk_rows: Rows upcast at once (memory ≈ chunk_rows · V floats).
+    """
     mask = check_token_stats_args(logits, token_ids, mask, temperature)
     b, t, v = logits.shape
     ids = token_ids.reshape(-1).long().clamp(0, v - 1)

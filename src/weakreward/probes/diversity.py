@@ -112,7 +112,12 @@ class LexicalSimilarity:
         return self
 
     def similarity(self, a: str, b: str) -> float:
-        """The similarity in [0, 1] (two empty texts are identical: 1)."""
+        """The similarity in [0, 1] (two empty texts are identical: 1).
+
+        Args:
+            a: One response.
+            b: The other.
+        """
         ga, gb = self._grams(a), self._grams(b)
         if not ga and not gb:
             return 1.0
@@ -165,7 +170,12 @@ class EmbeddingSimilarity:
         return self
 
     def similarity(self, a: str, b: str) -> float:
-        """Cosine similarity (0 when either vector is zero)."""
+        """Cosine similarity (0 when either vector is zero).
+
+        Args:
+            a: One response.
+            b: The other.
+        """
         self.fit([a, b])
         va, vb = self._cache[a], self._cache[b]
         norm = float(np.linalg.norm(va) * np.linalg.norm(vb))
@@ -295,6 +305,10 @@ def diversity_from_clusters(
 ) -> DiversityResult:
     """``H``, ``N_eff`` and ``Div`` from given cluster labels (one per response).
 
+    Args:
+        clusters: A cluster id per response.
+        normalize: Divide the entropy by its maximum, log(number of responses).
+
     Examples:
         >>> r = diversity_from_clusters([0, 0, 1, 1])
         >>> round(r.n_eff, 6), round(r.div, 6), round(diversity_from_clusters([0, 0, 1, 1], "clusters").div, 6)
@@ -353,6 +367,13 @@ def faithful_diversity(
 
     ``K`` counts the faithful responses only. ``extra["faithful"]`` holds how many there were.
 
+    Args:
+        responses: The sampled responses.
+        labels: A faithfulness label per response (None = unknown).
+        same: Decides whether two responses use the same strategy.
+        min_label: Only responses labelled at least this count.
+        normalize: As in `diversity_from_clusters`.
+
     Examples:
         >>> r = faithful_diversity(["2 + 3 = 5 so 5", "guess 5", "3 + 2 = 5 so 5"], [1.0, 0.0, 1.0])
         >>> r.extra["faithful"], r.k
@@ -368,6 +389,10 @@ def faithful_diversity(
 
 def distinct_n(texts: Sequence[str], n: int = 2) -> float:
     """Distinct-n: unique word n-grams over all word n-grams in ``texts`` (Li et al. 2016); 0 when none.
+
+    Args:
+        texts: The responses.
+        n: The n-gram length.
 
     Examples:
         >>> distinct_n(["a b a b", "a b"], n=2)

@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from weakreward.models import chat_text
 from weakreward.probes.arithmetic import (
     ArithmeticCheck,
     ArithmeticClaim,
@@ -129,6 +130,11 @@ def parse_verdict(text: str) -> float | None:
 
 def build_judge_prompt(question: str, response: str, template: str = JUDGE_TEMPLATE) -> str:
     """The judge prompt for one response (``template`` with ``{question}`` and ``{response}``).
+
+    Args:
+        question: The problem.
+        response: The model's reasoning and answer.
+        template: A prompt with ``{question}`` and ``{response}`` placeholders.
 
     Examples:
         >>> "Problem:\\n2+2?" in build_judge_prompt("2+2?", "4")
@@ -323,12 +329,8 @@ class HFJudge:
         self.system_prompt = system_prompt
 
     def _render(self, prompt: str) -> str:
-        if not getattr(self.tokenizer, "chat_template", None):
-            return prompt
-        messages = ([{"role": "system", "content": self.system_prompt}] if self.system_prompt else []) + [
-            {"role": "user", "content": prompt}
-        ]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        rendered = chat_text(self.tokenizer, prompt, self.system_prompt)
+        return prompt if rendered is None else rendered
 
     def __call__(self, prompt: str) -> str:
         return _greedy(self.model, self.tokenizer, [self._render(prompt)], self.max_new_tokens)[0]
@@ -394,6 +396,10 @@ def _value(answer: str) -> Any:
 
 def answers_match(a: str | None, b: str | None) -> bool:
     """Two extracted answers agree: equal after LaTeX/space normalisation, or equal as exact numbers.
+
+    Args:
+        a: One answer (None = no answer).
+        b: The other.
 
     Examples:
         >>> answers_match("\\\\frac{1}{2}", "0.5"), answers_match("12", "12.0"), answers_match("x+1", "1+x")
@@ -593,11 +599,11 @@ def early_answering(
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     results = []
     for prompt, response in zip(prompts, responses):
-        if isinstance(prompt, str) and not (chat_template and getattr(tokenizer, "chat_template", None)):
+        head = chat_text(tokenizer, prompt) if chat_template or not isinstance(prompt, str) else None
+        if head is None:
+            if not isinstance(prompt, str):
+                raise ValueError("early_answering: chat prompts need a tokenizer with a chat template")
             head = prompt
-        else:
-            messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
-            head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         reasoning = response[: _answer_start(response)]
         ids = tokenizer(reasoning, add_special_tokens=False)["input_ids"]
         final = extract_answer(response)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
+import functools
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import numpy as np
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+from typing_extensions import dataclass_transform
 
 from weakreward.rollouts import Prompt, Rollouts
 
@@ -71,14 +76,87 @@ class RewardResult:
         return out
 
 
+_R = TypeVar("_R", bound=type)
+
+# strict: no silent coercion (True is not 1, "2" is not 2; an int is still a float). Rewards hold other
+# rewards and verifiers, which pydantic checks by isinstance.
+_REWARD_CONFIG = ConfigDict(strict=True, arbitrary_types_allowed=True)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, Field))
+def reward_dataclass(cls: _R) -> _R:
+    """Declare a reward's configuration: a frozen, validated (pydantic) dataclass, the one construction
+    of every reward in weakreward.
+
+    Fields are the configuration, with types and ``Annotated[..., Field(ge=..., le=...)]`` constraints
+    that pydantic checks at construction: a bad value raises ``ValueError`` with one
+    ``"<Class>.<field>: <problem>"`` per problem (pydantic's messages). Cross-field checks go in a ``@model_validator(mode="after")``;
+    derived or mutable state (worker pools, call counters) lives in private attributes set with
+    ``object.__setattr__`` in ``__post_init__``. The instance is frozen, compares by identity
+    (``eq=False``: a reward is a stateful object, not a value), pickles by its fields, and keeps its
+    ``seed`` and counters through a pickle round trip.
+
+    Examples:
+        >>> @reward_dataclass
+        ... class Constant(Reward):
+        ...     value: float = 1.0
+        ...     name: str = "constant"
+        ...     def compute(self, rollouts):
+        ...         return RewardResult(np.full(len(rollouts), self.value))
+        >>> Constant(value=2).score(["a", "b"]).scores.tolist()
+        [2.0, 2.0]
+        >>> Constant(value="high")
+        Traceback (most recent call last):
+        ValueError: Constant.value: Input should be a valid number
+    """
+    built = pydantic_dataclass(frozen=True, eq=False, config=_REWARD_CONFIG)(cls)
+    validating_init = built.__init__
+
+    @functools.wraps(validating_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            validating_init(self, *args, **kwargs)
+        except ValidationError as error:
+            positional = [f.name for f in dataclasses.fields(built) if f.init]
+            raise ValueError(validation_message(built.__name__, error, positional)) from None
+
+    setattr(built, "__init__", __init__)  # noqa: B010 - replacing the generated __init__
+    return cast(_R, built)
+
+
+def validation_message(owner: str, error: ValidationError, positional: Sequence[str] = ()) -> str:
+    """One ``"<owner>.<field>: <problem>"`` per problem of a pydantic ``ValidationError``, joined by ``"; "``.
+
+    Args:
+        owner: The class being configured (``"NoisyReward"``).
+        error: What pydantic raised.
+        positional: The field names of positional arguments, in order (pydantic reports a positional
+            argument by its index).
+    """
+    lines = []
+    for item in error.errors():
+        loc = list(item["loc"])
+        if loc and isinstance(loc[0], int) and loc[0] < len(positional):
+            loc[0] = positional[loc[0]]
+        where = ".".join(str(p) for p in loc)
+        message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{owner}.{where}: {message}" if where else f"{owner}: {message}")
+    return "; ".join(lines)
+
+
 class Reward(abc.ABC):
     """A reward: ``reward(rollouts) -> RewardResult``.
 
-    Subclasses set `needs` (what they read from `Rollouts`: ``"references"``, ``"token_stats"``,
-    ``"token_stats.entropy"``, ``"extras.<column>"``...), give a readable `name`, and implement `compute`.
-    Calling the reward checks `needs` first and raises a ``ValueError`` naming what is missing: a missing
-    column is a configuration mistake. A bad *completion* never raises: it gets a score (0 or NaN,
-    documented per reward) and a reason in ``details``.
+    Every reward has a readable `name` and `needs` (what it reads from `Rollouts`: ``"references"``,
+    ``"token_stats"``, ``"token_stats.entropy"``, ``"extras.<column>"``...), both read-only attributes
+    declared here; subclasses implement `compute`. Calling the reward checks `needs` first and raises a
+    ``ValueError`` naming what is missing: a missing column is a configuration mistake. A bad
+    *completion* never raises: it gets a score (0 or NaN, documented per reward) and a reason in
+    ``details``.
+
+    One construction for every reward: `reward_dataclass` (a frozen, validated pydantic dataclass; see
+    there). A reward's configurable ``name`` is a field with its default; a name or `needs` derived from
+    the configuration (composites, wrappers) is a property.
 
     Rewards compose: ``a + b``, ``0.5 * a``, ``a - b``, `Gate`, `Clip`. Rewards are small picklable
     objects; any randomness comes from a seed the reward owns (`state_dict` holds its counters so a
@@ -98,8 +176,15 @@ class Reward(abc.ABC):
         [1.5, 1.0]
     """
 
-    needs: frozenset[str] = frozenset()
-    name: str = "reward"
+    @property
+    def name(self) -> str:
+        """The name in composites, ``details`` keys and logs."""
+        return "reward"
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """What `compute` reads from `Rollouts`; `check` enforces it."""
+        return frozenset()
 
     # -- the contract ---------------------------------------------------------------------------
     def __call__(self, rollouts: Rollouts) -> RewardResult:
@@ -138,12 +223,23 @@ class Reward(abc.ABC):
     ) -> RewardResult:
         """Score plain lists without building `Rollouts` by hand.
 
+        Args:
+            completions: The completions to score.
+            references: Gold labels, one per completion (None where unlabeled).
+            prompts: The prompts (text or chat messages); default ``""``.
+            group_ids: Equal ids = one GRPO group; default: by prompt.
+            **extras: Other `Rollouts.extras` columns, one entry per completion.
+
         Examples:
             >>> from weakreward import ExactMatch
             >>> ExactMatch().score(["\\\\boxed{4}", "\\\\boxed{5}"], references=["4", "4"]).scores.tolist()
             [1.0, 0.0]
         """
-        return self(Rollouts.build(completions, prompts=prompts, references=references, group_ids=group_ids, **extras))
+        return self(
+            Rollouts.build(
+                completions, prompts=prompts, references=references, group_ids=group_ids, token_stats=None, **extras
+            )
+        )
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -183,13 +279,23 @@ class Reward(abc.ABC):
     __rmul__ = __mul__
 
     def gate(self, reward: Reward, threshold: float = 0.0) -> Gate:
-        """``Gate(self, reward)``: ``reward`` where this scores above ``threshold``, else 0."""
+        """``Gate(self, reward)``: ``reward`` where this scores above ``threshold``, else 0.
+
+        Args:
+            reward: The reward paid where this one is above ``threshold``.
+            threshold: The gate opens above it.
+        """
         from weakreward.rewards.composition import Gate
 
         return Gate(self, reward, threshold=threshold)
 
     def clip(self, low: float | None = None, high: float | None = None) -> Clip:
-        """``Clip(self, low, high)``."""
+        """``Clip(self, low, high)``.
+
+        Args:
+            low: Lower bound, or None.
+            high: Upper bound, or None.
+        """
         from weakreward.rewards.composition import Clip
 
         return Clip(self, low=low, high=high)
@@ -197,14 +303,24 @@ class Reward(abc.ABC):
     # -- other trainers -------------------------------------------------------------------------
     def as_trl(self, reference_column: str = "answer", **options: Any) -> Any:
         """This reward as a TRL ``reward_funcs`` entry: `weakreward.adapters.trl.TRLReward` (``options``:
-        ``num_generations``, ``name``)."""
+        ``num_generations``, ``name``).
+
+        Args:
+            reference_column: The dataset column TRL passes as the reference.
+            **options: `TRLReward` options.
+        """
         from weakreward.adapters.trl import TRLReward
 
         return TRLReward(self, reference_column=reference_column, **options)
 
     def as_verl(self, batch: bool | None = None, **options: Any) -> Any:
         """This reward as verl's ``compute_score``: `weakreward.adapters.verl.VerlReward` (``options``:
-        ``group_keys``, ``group_size``, ``nan_score``)."""
+        ``group_keys``, ``group_size``, ``nan_score``).
+
+        Args:
+            batch: verl's batched reward manager (True) or one call per sample (False); None = decide from the reward.
+            **options: `VerlReward` options.
+        """
         from weakreward.adapters.verl import VerlReward
 
         return VerlReward(self, batch=batch, **options)
@@ -267,7 +383,14 @@ class Verifier(Reward):
         ([1.0, 0.0, nan], ['match', 'mismatch', 'no reference'])
     """
 
-    needs = frozenset({"references"})
+    @property
+    def needs(self) -> frozenset[str]:
+        return frozenset({"references"})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "compare" in cls.__dict__ and not getattr(cls.__dict__["compare"], "_checks_lengths", False):
+            setattr(cls, "compare", _checked_compare(cls.__dict__["compare"]))  # noqa: B010 - a wrapped method
 
     @abc.abstractmethod
     def extract(self, completion: str) -> str | None:
@@ -275,21 +398,49 @@ class Verifier(Reward):
 
     @abc.abstractmethod
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        """Element-wise equivalence of ``answers[i]`` to ``golds[i]`` (gold first)."""
+        """Element-wise equivalence of ``answers[i]`` to ``golds[i]`` (gold first).
+
+        Every subclass's ``compare`` is wrapped so that ``len(golds) != len(answers)`` raises
+        ``ValueError`` before it runs: implementations need not check.
+
+        Args:
+            golds: The trusted side of each pair (a reference, or a cluster representative).
+            answers: Extracted answers, one per gold.
+
+        Returns:
+            One `Verdict` per pair.
+        """
 
     def compute(self, rollouts: Rollouts) -> RewardResult:
         answers = [self.extract(c) for c in rollouts.completions]
         scores = np.zeros(len(rollouts))
         reasons: list[str] = ["no answer"] * len(rollouts)
-        todo = []
+        todo: list[int] = []
+        golds: list[str] = []
+        found: list[str] = []
         for i, (gold, answer) in enumerate(zip(rollouts.references, answers)):
             if gold is None:
                 scores[i] = math.nan
                 reasons[i] = "no reference"
             elif answer is not None:
                 todo.append(i)
-        verdicts = self.compare([str(rollouts.references[i]) for i in todo], [answers[i] for i in todo]) if todo else []
+                golds.append(str(gold))
+                found.append(answer)
+        verdicts = self.compare(golds, found) if todo else []
         for i, verdict in zip(todo, verdicts):
             scores[i] = 1.0 if verdict.match else 0.0
             reasons[i] = verdict.reason
         return RewardResult(scores, {"answer": answers, "reason": reasons})
+
+
+def _checked_compare(compare: Callable[..., list[Verdict]]) -> Callable[..., list[Verdict]]:
+    """``compare`` with the one length check of every verifier in front."""
+
+    @functools.wraps(compare)
+    def checked(self: Verifier, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        if len(golds) != len(answers):
+            raise ValueError(f"{type(self).__name__}.compare: {len(golds)} golds but {len(answers)} answers")
+        return compare(self, golds, answers)
+
+    setattr(checked, "_checks_lengths", True)  # noqa: B010 - a marker on the wrapper
+    return checked

@@ -7,12 +7,13 @@ part's name (``"<part>/score"``, ``"<part>/<key>"``), and forward `state_dict` t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rewards.base import Reward, RewardResult, reward_dataclass
 from weakreward.rollouts import Rollouts
 
 
@@ -27,7 +28,13 @@ def _part_names(parts: Sequence[Reward]) -> list[str]:
 
 
 def namespaced(name: str, result: RewardResult, *, with_score: bool = True) -> dict[str, Sequence[Any]]:
-    """``result``'s details under ``"<name>/<key>"`` (and its scores as ``"<name>/score"``)."""
+    """``result``'s details under ``"<name>/<key>"`` (and its scores as ``"<name>/score"``).
+
+    Args:
+        name: The prefix.
+        result: The part's result.
+        with_score: Include the scores as ``<name>/score``.
+    """
     details: dict[str, Sequence[Any]] = {f"{name}/score": result.scores.tolist()} if with_score else {}
     details.update({f"{name}/{k}": v for k, v in result.details.items()})
     return details
@@ -40,13 +47,8 @@ class Wrapper(Reward):
 
     inner: Reward
 
-    def _set_inner(self, owner: str, inner: Any) -> None:
-        if not isinstance(inner, Reward):
-            raise TypeError(f"{owner}.inner must be a weakreward Reward, got {type(inner).__name__}")
-        self.inner = inner
-
     @property
-    def needs(self) -> frozenset[str]:  # type: ignore[override]
+    def needs(self) -> frozenset[str]:
         return self.inner.needs
 
     @property
@@ -75,7 +77,7 @@ class _Composite(Reward):
     parts: tuple[Reward, ...]
 
     @property
-    def needs(self) -> frozenset[str]:  # type: ignore[override]
+    def needs(self) -> frozenset[str]:
         return frozenset().union(*(p.needs for p in self.parts))
 
     @property
@@ -95,7 +97,7 @@ class _Composite(Reward):
                 part.load_state_dict(state[name])
 
 
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class WeightedSum(_Composite):
     """``bias + Σ_i weights[i] · parts[i]``; NaN where any part is NaN.
 
@@ -109,17 +111,17 @@ class WeightedSum(_Composite):
     """
 
     parts: tuple[Reward, ...]
-    weights: tuple[float, ...]
-    bias: float = 0.0
+    weights: tuple[Annotated[float, Field(allow_inf_nan=False)], ...]
+    bias: Annotated[float, Field(allow_inf_nan=False)] = 0.0
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _one_weight_per_part(self) -> WeightedSum:
         if len(self.parts) != len(self.weights):
-            raise ValueError(f"WeightedSum: {len(self.parts)} parts but {len(self.weights)} weights")
-        if not all(np.isfinite(w) for w in self.weights) or not np.isfinite(self.bias):
-            raise ValueError(f"WeightedSum: weights and bias must be finite, got {self.weights}, {self.bias}")
+            raise ValueError(f"{len(self.parts)} parts but {len(self.weights)} weights")
+        return self
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         terms = [p.name if w == 1.0 else f"{w:g}*{p.name}" for p, w in zip(self.parts, self.weights)]
         if self.bias:
             terms.append(f"{self.bias:g}")
@@ -127,6 +129,12 @@ class WeightedSum(_Composite):
 
     @classmethod
     def of(cls, a: Reward | float, b: Reward | float) -> WeightedSum:
+        """``a + b`` as one flat sum: nested sums merge their parts, numbers go to the bias.
+
+        Args:
+            a: A reward, a sum or a number.
+            b: A reward, a sum or a number.
+        """
         parts: list[Reward] = []
         weights: list[float] = []
         bias = 0.0
@@ -154,7 +162,7 @@ class WeightedSum(_Composite):
         return RewardResult(total, details)
 
 
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class Gate(_Composite):
     """``reward`` where ``condition`` scores above ``threshold``, else ``otherwise``.
 
@@ -178,7 +186,7 @@ class Gate(_Composite):
         object.__setattr__(self, "parts", (self.condition, self.reward))
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return f"gate({self.condition.name},{self.reward.name})"
 
     def compute(self, rollouts: Rollouts) -> RewardResult:
@@ -193,7 +201,7 @@ class Gate(_Composite):
         return RewardResult(scores, details)
 
 
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class Clip(_Composite):
     """``reward`` clipped to ``[low, high]`` (either bound may be None); NaN stays NaN.
 
@@ -208,13 +216,17 @@ class Clip(_Composite):
     high: float | None = None
     parts: tuple[Reward, ...] = field(init=False)
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _ordered(self) -> Clip:
         if self.low is not None and self.high is not None and self.low > self.high:
-            raise ValueError(f"Clip: low ({self.low}) must not exceed high ({self.high})")
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+    def __post_init__(self) -> None:
         object.__setattr__(self, "parts", (self.reward,))
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return f"clip({self.reward.name})"
 
     def compute(self, rollouts: Rollouts) -> RewardResult:

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+from weakreward.rewards.base import reward_dataclass
 from weakreward.rewards.token_mean import TokenMeanReward
 
 
+@reward_dataclass
 class TokenEntropy(TokenMeanReward):
     """Negative mean token entropy: rewards confident next-token distributions.
 
@@ -30,9 +32,10 @@ class TokenEntropy(TokenMeanReward):
 
     stat = "entropy"
     sign = -1.0
-    name = "token_entropy"
+    name: str = "token_entropy"
 
 
+@reward_dataclass
 class TrajectoryEntropy(TokenMeanReward):
     """Mean log-probability of the sampled tokens: a one-sample estimate of −(trajectory entropy) / |y|.
 
@@ -56,4 +59,4 @@ class TrajectoryEntropy(TokenMeanReward):
     """
 
     stat = "logprobs"
-    name = "trajectory_entropy"
+    name: str = "trajectory_entropy"

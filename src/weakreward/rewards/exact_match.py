@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Literal
 
-from weakreward.rewards.base import Verdict, Verifier
+from weakreward.rewards.base import Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import extract_answer, unwrap_latex
 
 __all__ = ["ExactMatch"]
 
-_WHITESPACE_MODES = ("keep", "collapse", "remove")
 
-
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class ExactMatch(Verifier):
     """1 if the completion's answer, normalised, equals the normalised reference; else 0.
 
@@ -42,17 +40,10 @@ class ExactMatch(Verifier):
 
     strip: bool = True
     ignore_case: bool = False
-    whitespace: str = "collapse"
+    whitespace: Literal["keep", "collapse", "remove"] = "collapse"
     unwrap_latex: bool = True
     whole_completion_fallback: bool = True
     name: str = "exact_match"
-
-    def __post_init__(self) -> None:
-        if self.whitespace not in _WHITESPACE_MODES:
-            raise ValueError(f"ExactMatch.whitespace must be one of {_WHITESPACE_MODES}, got {self.whitespace!r}")
-        for fname in ("strip", "ignore_case", "unwrap_latex", "whole_completion_fallback"):
-            if not isinstance(getattr(self, fname), bool):
-                raise ValueError(f"ExactMatch.{fname} must be a bool, got {getattr(self, fname)!r}")
 
     def normalize(self, text: str) -> str:
         """``text`` under this matcher's normalisation (what `compare` compares).
@@ -79,8 +70,6 @@ class ExactMatch(Verifier):
         return answer
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        if len(golds) != len(answers):
-            raise ValueError(f"ExactMatch.compare: {len(golds)} golds but {len(answers)} answers")
         return [
             Verdict(True, "match") if self.normalize(str(g)) == self.normalize(str(a)) else Verdict(False, "mismatch")
             for g, a in zip(golds, answers)

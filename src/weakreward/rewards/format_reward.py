@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated, ClassVar
 
 import numpy as np
+from pydantic import Field, field_validator
 
-from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rewards.base import Reward, RewardResult, reward_dataclass
 from weakreward.rollouts import Rollouts
 
 # A non-empty \boxed{...}: "\boxed", optional spaces, "{", then something other than "}" or a space.
@@ -18,6 +20,7 @@ _BOXED = r"\\boxed\s*\{\s*[^\s}]"
 _THINK_THEN_BOXED = r"\A\s*<think>(?:(?!</think>).)*</think>.*?" + _BOXED
 
 
+@reward_dataclass
 class FormatReward(Reward):
     """1 if the completion matches a regular expression, else 0: a format reward.
 
@@ -49,22 +52,23 @@ class FormatReward(Reward):
         [1.0]
     """
 
-    needs = frozenset()
+    pattern: str
+    max_chars: Annotated[int, Field(ge=1)] = 200_000
+    name: Annotated[str, Field(min_length=1)] = "format"
 
-    def __init__(self, pattern: str, *, max_chars: int = 200_000, name: str = "format") -> None:
-        if not isinstance(pattern, str):
-            raise TypeError(f"FormatReward.pattern must be a str, got {type(pattern).__name__}")
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
         try:
-            self._regex = re.compile(pattern, re.DOTALL)
+            re.compile(pattern, re.DOTALL)
         except re.error as exc:
-            raise ValueError(f"FormatReward.pattern is not a valid regular expression ({exc}): {pattern!r}") from None
-        if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
-            raise ValueError(f"FormatReward.max_chars must be a positive int, got {max_chars!r}")
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"FormatReward.name must be a non-empty str, got {name!r}")
-        self.pattern = pattern
-        self.max_chars = max_chars
-        self.name = name
+            raise ValueError(f"not a valid regular expression ({exc}): {pattern!r}") from None
+        return pattern
+
+    _regex: ClassVar[re.Pattern[str]]  # compiled per instance in __post_init__
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_regex", re.compile(self.pattern, re.DOTALL))
 
     @classmethod
     def boxed(cls, *, max_chars: int = 200_000) -> FormatReward:
@@ -98,6 +102,3 @@ class FormatReward(Reward):
             else:
                 reasons.append("no match")
         return RewardResult(scores, {"reason": reasons})
-
-    def __repr__(self) -> str:
-        return f"FormatReward({self.pattern!r}, max_chars={self.max_chars}, name={self.name!r})"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import field
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import Field
 
 from weakreward.rewards.answer_clusters import cluster_groups, safe_compare
-from weakreward.rewards.base import Reward, RewardResult, Verifier
+from weakreward.rewards.base import Reward, RewardResult, Verifier, reward_dataclass
 from weakreward.rollouts import Rollouts
 
 
@@ -21,7 +22,7 @@ def _default_verifier() -> Verifier:
     return MathVerifier()
 
 
-@dataclass(eq=False)
+@reward_dataclass
 class MajorityVote(Reward):
     """Test-time majority vote (TTRL): agree with the group's most frequent answer → 1, else 0.
 
@@ -90,24 +91,9 @@ class MajorityVote(Reward):
     """
 
     verifier: Verifier = field(default_factory=_default_verifier)
-    min_ratio: float = 0.0
+    min_ratio: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     score_by: Literal["verify", "cluster"] = "verify"
-
-    needs = frozenset()
-    name = "majority_vote"
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.verifier, Verifier):
-            raise TypeError(
-                f"MajorityVote.verifier must be a weakreward Verifier (extract + compare), got {type(self.verifier).__name__}"
-            )
-        if isinstance(self.min_ratio, bool) or not isinstance(self.min_ratio, (int, float, np.number)):
-            raise TypeError(f"MajorityVote.min_ratio must be a number in [0, 1], got {self.min_ratio!r}")
-        if not 0.0 <= float(self.min_ratio) <= 1.0:
-            raise ValueError(f"MajorityVote.min_ratio must be in [0, 1], got {self.min_ratio}")
-        self.min_ratio = float(self.min_ratio)
-        if self.score_by not in ("verify", "cluster"):
-            raise ValueError(f'MajorityVote.score_by must be "verify" or "cluster", got {self.score_by!r}')
+    name: str = "majority_vote"
 
     @property
     def sees_groups(self) -> bool:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated
 
-from weakreward.rewards.base import Verdict, Verifier
+from pydantic import Field, field_validator
+
+from weakreward.rewards.base import Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import choice_letter
 
 __all__ = ["MultipleChoice"]
 
 
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class MultipleChoice(Verifier):
     """1 if the letter the completion picks is the reference letter; else 0.
 
@@ -33,20 +35,20 @@ class MultipleChoice(Verifier):
         ['match', 'mismatch', 'no answer']
     """
 
-    choices: str = "ABCD"
+    choices: Annotated[str, Field(pattern=r"^[A-Z]+$")] = "ABCD"
     name: str = "multiple_choice"
 
-    def __post_init__(self) -> None:
-        c = self.choices
-        if not isinstance(c, str) or not c or not all("A" <= ch <= "Z" for ch in c) or len(set(c)) != len(c):
-            raise ValueError(f"MultipleChoice.choices must be distinct upper-case letters such as 'ABCD', got {c!r}")
+    @field_validator("choices")
+    @classmethod
+    def _distinct(cls, value: str) -> str:
+        if len(set(value)) != len(value):
+            raise ValueError(f"letters must be distinct, got {value!r}")
+        return value
 
     def extract(self, completion: str) -> str | None:
         return choice_letter(completion, self.choices)
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        if len(golds) != len(answers):
-            raise ValueError(f"MultipleChoice.compare: {len(golds)} golds but {len(answers)} answers")
         out = []
         for gold, answer in zip(golds, answers):
             g = choice_letter(str(gold).strip()[:64], self.choices)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from weakreward.rewards.base import Verdict, Verifier
+from pydantic import Field
+
+from weakreward.rewards.base import Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import extract_answer, last_number, unwrap_latex
 
 __all__ = ["NumericMatch", "parse_number"]
@@ -24,7 +26,6 @@ _TIMES_TEN = re.compile(
 )
 _FRAC = re.compile(r"(?P<s>[-+]?)\s*\\[dt]?frac\s*(?:\{(?P<a>[^{}]*)\}|(?P<a1>\d))\s*(?:\{(?P<b>[^{}]*)\}|(?P<b1>\d))")
 _SLASH = re.compile(r"(?P<a>[^/]+)/(?P<b>[^/]+)")
-_PERCENT_MODES = ("number", "fraction")
 
 
 def _plain(s: str) -> float | None:
@@ -90,7 +91,7 @@ def parse_number(text: str, percent: str = "number") -> float | None:
     return value * scale
 
 
-@dataclass(frozen=True, eq=False)
+@reward_dataclass
 class NumericMatch(Verifier):
     """1 if the answer is a number within tolerance of the reference number; else 0.
 
@@ -117,21 +118,11 @@ class NumericMatch(Verifier):
         [1.0, 1.0, 0.0]
     """
 
-    rel_tol: float = 1e-6
-    abs_tol: float = 1e-9
-    percent: str = "number"
+    rel_tol: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1e-6
+    abs_tol: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1e-9
+    percent: Literal["number", "fraction"] = "number"
     last_number_fallback: bool = True
     name: str = "numeric_match"
-
-    def __post_init__(self) -> None:
-        for fname in ("rel_tol", "abs_tol"):
-            value = getattr(self, fname)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < math.inf):
-                raise ValueError(f"NumericMatch.{fname} must be a finite number ≥ 0, got {value!r}")
-        if self.percent not in _PERCENT_MODES:
-            raise ValueError(f"NumericMatch.percent must be one of {_PERCENT_MODES}, got {self.percent!r}")
-        if not isinstance(self.last_number_fallback, bool):
-            raise ValueError(f"NumericMatch.last_number_fallback must be a bool, got {self.last_number_fallback!r}")
 
     def parse(self, answer: str) -> float | None:
         """`parse_number` with this matcher's ``percent`` mode, after an ``x =`` prefix is dropped."""
@@ -147,12 +138,15 @@ class NumericMatch(Verifier):
         return answer
 
     def within_tolerance(self, gold: float, answer: float) -> bool:
-        """The tolerance rule: ``|answer − gold| ≤ abs_tol + rel_tol · |gold|``."""
+        """The tolerance rule: ``|answer − gold| ≤ abs_tol + rel_tol · |gold|``.
+
+        Args:
+            gold: The reference number.
+            answer: The answer's number.
+        """
         return abs(answer - gold) <= self.abs_tol + self.rel_tol * abs(gold)
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        if len(golds) != len(answers):
-            raise ValueError(f"NumericMatch.compare: {len(golds)} golds but {len(answers)} answers")
         out = []
         for gold, answer in zip(golds, answers):
             g = self.parse(str(gold))

@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+import os
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
-from weakreward.rewards.base import RewardResult, Verdict, Verifier
+from weakreward.rewards.base import RewardResult, Verdict, Verifier, reward_dataclass
 from weakreward.rewards.extraction import answer_is, last_boxed
+from weakreward.rewards.timeout_pool import Job, PoolOwner
 from weakreward.rollouts import Prompt, Rollouts
 
 __all__ = ["ReasoningGymVerifier"]
 
-_MAX_METADATA_CHARS = 1_000_000
+ENGINE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_reasoning_gym_worker.py")
 
 
 def _reasoning_gym() -> Any:
@@ -67,8 +69,8 @@ def _metadata(value: Any) -> dict[str, Any]:
     return as_mapping(value, "metadata")
 
 
-@dataclass(frozen=True, eq=False)
-class ReasoningGymVerifier(Verifier):
+@reward_dataclass
+class ReasoningGymVerifier(PoolOwner, Verifier):
     """Score with ``reasoning_gym.get_score_answer_fn(task)(answer, entry)``.
 
     The answer: the last ``\\boxed{}`` (the paper's prompts ask for one), else the last
@@ -86,66 +88,59 @@ class ReasoningGymVerifier(Verifier):
     are equal up to whitespace, or when the task's scorer gives full credit against an entry with empty
     metadata (a scorer that needs the metadata and raises counts as no match).
 
+    A task's scorer runs arbitrary task code on model output, so it runs in ``workers`` processes of a
+    `TimeoutPool` (started on first use, or by `start`): a scorer that takes longer than ``timeout``
+    seconds on one answer is killed, and that answer scores 0 with reason ``timeout``. The verifier
+    pickles without its processes; `close` stops them.
+
     Args:
         task_name: A registered reasoning-gym task (``"largest_island"``), or None for per-row tasks.
         metadata_column: The `Rollouts.extras` column with each problem's metadata, or None for tasks
             whose scorer needs only the answer.
+        workers: Scorer processes (≥ 1).
+        timeout: Seconds one answer's scoring may take, enforced from outside the worker.
+        memory_limit_mb: Address-space cap of each worker (``RLIMIT_AS``); 0 for none.
         name: Name in composites and logs.
 
     Examples:
         >>> rg = ReasoningGymVerifier("largest_island")
         >>> rg.score([r"\\boxed{7}", r"\\boxed{5}"], references=["7", "7"], extra_info=['{"solution": 7}'] * 2).scores.tolist()
         [1.0, 0.0]
+        >>> rg.close()
     """
 
-    task_name: str | None = None
-    metadata_column: str | None = "extra_info"
+    task_name: Annotated[str, Field(min_length=1)] | None = None
+    metadata_column: Annotated[str, Field(min_length=1)] | None = "extra_info"
+    workers: Annotated[int, Field(ge=1)] = 1
+    timeout: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 10.0
+    memory_limit_mb: Annotated[int, Field(ge=0)] = 0
     name: str = "reasoning_gym"
-    # Scorers are cached in the plain attribute ``_scorers`` (not a field; not pickled).
 
-    def __post_init__(self) -> None:
-        if self.task_name is not None and (not isinstance(self.task_name, str) or not self.task_name):
-            raise ValueError(f"ReasoningGymVerifier.task_name must be a task name or None, got {self.task_name!r}")
-        if self.metadata_column is not None and (not isinstance(self.metadata_column, str) or not self.metadata_column):
-            raise ValueError(
-                f"ReasoningGymVerifier.metadata_column must be a column name or None, got {self.metadata_column!r}"
-            )
+    @model_validator(mode="after")
+    def _a_task_source(self) -> ReasoningGymVerifier:
         if self.task_name is None and self.metadata_column is None:
             raise ValueError(
-                "ReasoningGymVerifier: set task_name, or metadata_column so that each row's task is read "
-                "from metadata['source_dataset']"
+                "set task_name, or metadata_column so that each row's task is read from metadata['source_dataset']"
             )
-        _reasoning_gym()
-        object.__setattr__(self, "_scorers", {})
+        return self
+
+    def __post_init__(self) -> None:
+        rg = _reasoning_gym()
         if self.task_name is not None:
-            self._scorer(self.task_name)
+            try:
+                rg.get_score_answer_fn(self.task_name)
+            except ValueError as e:
+                raise ValueError(f"ReasoningGymVerifier.task_name: reasoning-gym has no task {self.task_name!r}") from e
+        self._init_transient()
+
+    def _engine_file(self) -> str:
+        return ENGINE_FILE
 
     @property
-    def needs(self) -> frozenset[str]:  # type: ignore[override]
+    def needs(self) -> frozenset[str]:
         if self.metadata_column is None:
             return frozenset({"references"})
         return frozenset({"references", f"extras.{self.metadata_column}"})
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_scorers", None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-        object.__setattr__(self, "_scorers", {})
-
-    def _scorer(self, task: str) -> Callable[..., Any]:
-        scorer = self._scorers.get(task)
-        if scorer is None:
-            rg = _reasoning_gym()
-            try:
-                scorer = rg.get_score_answer_fn(task)
-            except ValueError as e:
-                raise ValueError(f"ReasoningGymVerifier.task_name: reasoning-gym has no task {task!r}") from e
-            self._scorers[task] = scorer
-        return scorer
 
     def extract(self, completion: str) -> str | None:
         for find in (last_boxed, _answer_tag, answer_is):
@@ -154,21 +149,18 @@ class ReasoningGymVerifier(Verifier):
                 return answer
         return None
 
-    def _score_one(self, answer: str, entry: dict[str, Any], task: str | None) -> tuple[float, str]:
-        if task is None:
-            return 0.0, "error: no task name (set task_name or metadata['source_dataset'])"
-        try:
-            scorer = self._scorer(task)
-        except ValueError:
-            return 0.0, f"error: unknown task {task!r}"
-        try:
-            value = float(scorer(answer, entry))
-        except Exception as e:  # a task's scorer may raise on odd answers
-            return 0.0, f"error: {type(e).__name__}"
-        if not math.isfinite(value):
-            return 0.0, "error: scorer returned a non-finite score"
-        value = min(1.0, max(0.0, value))
-        return value, "match" if value >= 1.0 else "partial" if value > 0.0 else "mismatch"
+    def _score(self, jobs: list[Job]) -> list[tuple[float, str]]:
+        """(score, reason) for each ``(task, (answer, entry))`` job, scored in the pool."""
+        out = []
+        for reason, value in self._pool.run(jobs, {}, chunk_size=64) if jobs else []:
+            if reason != "scored":
+                out.append((0.0, reason))
+            elif not math.isfinite(value):
+                out.append((0.0, "error: scorer returned a non-finite score"))
+            else:
+                value = min(1.0, max(0.0, value))
+                out.append((value, "match" if value >= 1.0 else "partial" if value > 0.0 else "mismatch"))
+        return out
 
     def compute(self, rollouts: Rollouts) -> RewardResult:
         n = len(rollouts)
@@ -176,6 +168,8 @@ class ReasoningGymVerifier(Verifier):
         answers = [self.extract(c) for c in rollouts.completions]
         reasons = ["no answer"] * n
         column = rollouts.extras[self.metadata_column] if self.metadata_column is not None else [None] * n
+        jobs: list[Job] = []
+        where = []
         for i, (gold, answer) in enumerate(zip(rollouts.references, answers)):
             if gold is None:
                 scores[i], reasons[i] = math.nan, "no reference"
@@ -188,19 +182,26 @@ class ReasoningGymVerifier(Verifier):
                 reasons[i] = "error: metadata did not parse"
                 continue
             task = self.task_name or metadata.get("source_dataset")
+            if not isinstance(task, str) or not task:
+                reasons[i] = "error: no task name (set task_name or metadata['source_dataset'])"
+                continue
             entry = {"question": _question(rollouts.prompts[i]), "answer": str(gold), "metadata": metadata}
-            scores[i], reasons[i] = self._score_one(answer, entry, task)
+            jobs.append((task, (answer, entry)))
+            where.append(i)
+        for i, (score, reason) in zip(where, self._score(jobs)):
+            scores[i], reasons[i] = score, reason
         return RewardResult(scores, {"answer": answers, "reason": reasons})
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
-        if len(golds) != len(answers):
-            raise ValueError(f"ReasoningGymVerifier.compare: {len(golds)} golds but {len(answers)} answers")
-        out = []
-        for gold, answer in zip(golds, answers):
-            gold, answer = str(gold).strip(), str(answer).strip()
-            same = "".join(gold.split()) == "".join(answer.split())
-            if not same and self.task_name is not None:
-                value, _ = self._score_one(answer, {"question": "", "answer": gold, "metadata": {}}, self.task_name)
-                same = value >= 1.0
-            out.append(Verdict(same, "match" if same else "mismatch"))
-        return out
+        same = ["".join(str(g).split()) == "".join(str(a).split()) for g, a in zip(golds, answers)]
+        todo = [i for i, s in enumerate(same) if not s] if self.task_name is not None else []
+        jobs: list[Job] = [
+            (
+                self.task_name,
+                (str(answers[i]).strip(), {"question": "", "answer": str(golds[i]).strip(), "metadata": {}}),
+            )
+            for i in todo
+        ]
+        for i, (score, _) in zip(todo, self._score(jobs)):
+            same[i] = score >= 1.0
+        return [Verdict(s, "match" if s else "mismatch") for s in same]

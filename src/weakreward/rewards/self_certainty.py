@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
-from weakreward.rewards.base import RewardResult
+from weakreward.rewards.base import RewardResult, reward_dataclass
 from weakreward.rewards.token_mean import TokenMeanReward
 from weakreward.rollouts import Rollouts
 
 
+@reward_dataclass
 class SelfCertainty(TokenMeanReward):
     """Mean self-certainty of the completion's tokens: how far each next-token distribution is from uniform.
 
@@ -47,30 +50,11 @@ class SelfCertainty(TokenMeanReward):
     """
 
     stat = "self_certainty"
-    name = "self_certainty"
-
-    def __init__(self, vocab_size: int | None = None) -> None:
-        if vocab_size is not None and (
-            isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1
-        ):
-            raise ValueError(f"SelfCertainty.vocab_size must be a positive int or None, got {vocab_size!r}")
-        self.vocab_size = vocab_size
+    vocab_size: Annotated[int, Field(ge=1)] | None = None
+    name: str = "self_certainty"
 
     def compute(self, rollouts: Rollouts) -> RewardResult:
         result = super().compute(rollouts)
         if self.vocab_size is None:
             return result
         return RewardResult(np.asarray(result.scores) - math.log(self.vocab_size), result.details)
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.vocab_size == other.vocab_size  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.vocab_size))
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}()"
-            if self.vocab_size is None
-            else f"{type(self).__name__}(vocab_size={self.vocab_size})"
-        )

@@ -26,7 +26,7 @@ class TokenMeanReward(Reward):
     sign: ClassVar[float] = 1.0
 
     @property
-    def needs(self) -> frozenset[str]:  # type: ignore[override]
+    def needs(self) -> frozenset[str]:
         return frozenset({f"token_stats.{self.stat}"})
 
     def compute(self, rollouts: Rollouts) -> RewardResult:
@@ -49,6 +49,3 @@ class TokenMeanReward(Reward):
 
     def __hash__(self) -> int:
         return hash(type(self))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from weakreward.kernels.fused_token_stats import stats_backward, stats_forward
+from weakreward.kernels.fused_stats import stats_backward, stats_forward
+from weakreward.kernels.token_stats import check_row_args
 from weakreward.rollouts import TokenStats
 
 # 2,048 rows × 49,152 vocab × 2 bytes ≈ 0.2 GB of bf16 logits per chunk.
@@ -24,7 +25,7 @@ DEFAULT_CHUNK_ROWS = 2048
 
 class _FusedLinearTokenStats(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, token_ids, mask, temperature, chunk_rows):  # type: ignore[override]
+    def forward(ctx, hidden, weight, token_ids, mask, temperature, chunk_rows):
         n = hidden.shape[0]
         outs = [torch.empty(n, dtype=torch.float32, device=hidden.device) for _ in range(4)]
         for start in range(0, n, chunk_rows):
@@ -38,7 +39,7 @@ class _FusedLinearTokenStats(torch.autograd.Function):
         return logprob, entropy, certainty
 
     @staticmethod
-    def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
+    def backward(ctx, g_logprob, g_entropy, g_certainty):
         hidden, weight, token_ids, mask, lse, entropy = ctx.saved_tensors
         n = hidden.shape[0]
         need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -93,14 +94,7 @@ def fused_linear_token_stats(
     b, t, c = hidden.shape
     if weight.dim() != 2 or weight.shape[1] != c:
         raise ValueError(f"weight must be [V, C] with C = {c}, got shape {tuple(weight.shape)}")
-    if tuple(token_ids.shape) != (b, t):
-        raise ValueError(f"token_ids must be [B, T] = {(b, t)}, got {tuple(token_ids.shape)}")
-    if mask is None:
-        mask = torch.ones(b, t, dtype=torch.bool, device=hidden.device)
-    if tuple(mask.shape) != (b, t):
-        raise ValueError(f"mask must be [B, T] = {(b, t)}, got {tuple(mask.shape)}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    mask = check_row_args(b, t, token_ids, mask, temperature, hidden.device)
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
     v = weight.shape[0]

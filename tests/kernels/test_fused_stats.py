@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("triton")
 
-from weakreward.kernels.fused_token_stats import fused_token_stats, interpreter_active  # noqa: E402
+from weakreward.kernels.fused_stats import fused_token_stats, interpreter_active  # noqa: E402
 from weakreward.kernels.token_stats import reference_token_stats  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -73,6 +73,46 @@ def test_kernel_matches_float64_reference_outputs_and_gradients(shape, dtype, at
         torch.testing.assert_close(getattr(got, name).cpu().double(), getattr(ref, name), atol=atol, rtol=rtol)
     assert got_grad.dtype == dtype
     torch.testing.assert_close(got_grad.cpu().double(), ref_grad, atol=grad_atol, rtol=grad_rtol)
+
+
+def _neg_inf_logits(kind, logits, ids):
+    """Logits with −inf entries as real pipelines produce them; ``ids`` moved onto finite entries."""
+    z = logits.clone()
+    v = z.shape[-1]
+    if kind == "top_k":  # all but the 50 largest logits of each row masked
+        kth = z.topk(50, dim=-1).values[..., -1:]
+        z = z.masked_fill(z < kth, -math.inf)
+        ids = z.argmax(-1)
+    elif kind == "padded_vocab":  # the last 37 columns are padding
+        z[..., v - 37 :] = -math.inf
+        ids = ids % (v - 37)
+    elif kind == "one_finite":  # every row −inf but for one token (p is one-hot)
+        keep = ids.clone()
+        z = torch.full_like(z, -math.inf).scatter(-1, keep[..., None], z.gather(-1, keep[..., None]))
+    return z, ids
+
+
+@kernel
+@pytest.mark.parametrize("kind", ["top_k", "padded_vocab", "one_finite"])
+@pytest.mark.parametrize("shape", [(2, 37, 1000), (3, 5, 4099)], ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize(("dtype", "atol", "rtol", "grad_atol", "grad_rtol"), TOLERANCES, ids=["fp32", "bf16"])
+def test_negative_infinite_logits_match_the_reference(kind, shape, dtype, atol, rtol, grad_atol, grad_rtol):
+    logits, ids, mask, weights = _inputs(shape, seed=3)
+    x, ids = _neg_inf_logits(kind, logits.to(dtype), ids)
+    got, got_grad = _stats_and_grad(
+        fused_token_stats, x.to(DEVICE), ids.to(DEVICE), mask.to(DEVICE), weights.to(DEVICE), 0.7
+    )
+    ref, ref_grad = _stats_and_grad(reference_token_stats, x.double(), ids, mask, weights, 0.7)
+    # Entropy and log-probs stay finite; KL(U ‖ p) is +inf on every active row (p has zeros).
+    assert torch.isfinite(got.entropy).all() and torch.isfinite(got.logprobs).all()
+    assert torch.isinf(got.self_certainty[mask.to(DEVICE)]).all()
+    assert torch.isfinite(got_grad).all()
+    for name in STATS:
+        torch.testing.assert_close(getattr(got, name).cpu().double(), getattr(ref, name), atol=atol, rtol=rtol)
+    torch.testing.assert_close(got_grad.cpu().double(), ref_grad, atol=grad_atol, rtol=grad_rtol)
+    if kind == "one_finite":  # a one-hot p: zero entropy, log-prob 0
+        assert got.entropy.abs().max().item() < 1e-6
+        assert got.logprobs.abs().max().item() < 1e-6
 
 
 @kernel

@@ -16,6 +16,9 @@ the ``[N, V]`` logits is ever made. The backward kernel recomputes ``p`` block b
 ``lse`` and entropy and writes ``∂/∂z`` directly in the logits' dtype:
 ``∂ logp_y = onehot(y) − p``, ``∂H = −p (log p + H)``, ``∂ self-certainty = p − 1/V``, each divided by the temperature.
 
+Logits of ``−inf`` (top-k masking, padded vocabularies) contribute ``p·z = 0`` to the entropy and get a
+finite gradient, as in the reference; ``KL(U ‖ p)`` is then ``+inf`` (``p`` has zeros), as in the reference.
+
 The plain-torch reference (`weakreward.kernels.token_stats.reference_token_stats`) is the oracle the tests
 compare against. CPU tensors run through Triton's interpreter (slow; meant for tests), which needs
 ``TRITON_INTERPRET=1`` in the environment before ``triton`` is first imported (see `interpreter_active`).
@@ -72,10 +75,14 @@ def _forward_kernel(
         z = tl.load(base + cols, mask=valid, other=0.0).to(tl.float32) * inv_temp
         z_max = tl.where(valid, z, -float("inf"))
         m_new = tl.maximum(m, tl.max(z_max, axis=0))
-        scale = tl.exp(m - m_new)
-        e = tl.exp(z_max - m_new)
+        # −inf logits (top-k masking, padded vocabularies) are allowed. Until a finite logit is seen the
+        # running maximum is −inf, and exp(−inf − (−inf)) would be NaN: shift by 0 then (s is still 0).
+        shift = tl.where(m_new == -float("inf"), 0.0, m_new)
+        scale = tl.exp(m - shift)
+        e = tl.exp(z_max - shift)
         s = s * scale + tl.sum(e, axis=0)
-        first = first * scale + tl.sum(e * z, axis=0)
+        # p·z is 0 where p = 0, not 0·(−inf) = NaN: zero those z before the product.
+        first = first * scale + tl.sum(e * tl.where(e > 0, z, 0.0), axis=0)
         total += tl.sum(z, axis=0)
         m = m_new
     y = tl.load(ids_ptr + row)
@@ -132,6 +139,8 @@ def _backward_kernel(
         z = tl.load(base + cols, mask=cols < limit, other=0.0).to(tl.float32) * inv_temp
         logp = z - lse
         p = tl.exp(logp)
+        # ∂H = −p (log p + H) is 0 where p = 0 (a −inf logit), not 0·(−inf) = NaN.
+        logp = tl.where(p > 0, logp, 0.0)
         d = -gl * p + tl.where(cols == y, gl, 0.0) - ge * p * (logp + entropy) + gc * (p - inv_v)
         # Masked rows: zeros, whatever the (unread) logits hold.
         d = tl.where(active, d * inv_temp, 0.0)
@@ -202,7 +211,8 @@ def stats_forward(
         1.0 / temperature,
         **_launch_options(v, interpret),
     )
-    return outs
+    logprob, entropy, certainty, lse = outs
+    return logprob, entropy, certainty, lse
 
 
 def stats_backward(
@@ -216,7 +226,17 @@ def stats_backward(
 ) -> torch.Tensor:
     """Launch the backward kernel: ``∂(Σ g·stat)/∂logits`` as a contiguous ``[B, T, V]`` tensor in the
     logits' dtype, from the forward's saved ``lse`` and ``entropy`` (``[B·T]``) and the incoming
-    gradients of (logprob, entropy, self_certainty) (``[B, T]`` or None)."""
+    gradients of (logprob, entropy, self_certainty) (``[B, T]`` or None).
+
+    Args:
+        logits: ``[B, T, V]``, unit stride along ``V``.
+        token_ids: ``[B·T]`` int64.
+        mask: ``[B·T]`` int8.
+        lse: ``[B·T]`` float32 from the forward.
+        entropy: ``[B·T]`` float32 from the forward.
+        grads: Incoming gradients of (logprob, entropy, self_certainty), ``[B, T]`` or None.
+        temperature: Positive.
+    """
     b, t, v = logits.shape
     n = b * t
     interpret = not logits.is_cuda
@@ -248,7 +268,7 @@ def stats_backward(
 
 class _FusedTokenStats(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, logits, token_ids, mask, temperature):  # type: ignore[override]
+    def forward(ctx, logits, token_ids, mask, temperature):
         b, t, _ = logits.shape
         logprob, entropy, certainty, lse = stats_forward(logits, token_ids, mask, temperature)
         ctx.save_for_backward(logits, token_ids, mask, lse, entropy)
@@ -256,7 +276,7 @@ class _FusedTokenStats(torch.autograd.Function):
         return logprob.view(b, t), entropy.view(b, t), certainty.view(b, t)
 
     @staticmethod
-    def backward(ctx, g_logprob, g_entropy, g_certainty):  # type: ignore[override]
+    def backward(ctx, g_logprob, g_entropy, g_certainty):
         logits, token_ids, mask, lse, entropy = ctx.saved_tensors
         grad = stats_backward(
             logits, token_ids, mask, lse, entropy, (g_logprob, g_entropy, g_certainty), ctx.temperature
@@ -290,7 +310,7 @@ def fused_token_stats(
         `TokenStats` with ``[B, T]`` float32 tensors.
 
     Examples:
-        On a GPU (the CPU needs the interpreter; `tests/kernels/test_fused_token_stats.py` runs this):
+        On a GPU (the CPU needs the interpreter; `tests/kernels/test_fused_stats.py` runs this):
 
         >>> import torch
         >>> z = torch.zeros(1, 2, 4, device="cuda")  # doctest: +SKIP

@@ -8,8 +8,8 @@ import torch
 
 pytest.importorskip("triton")
 
-from weakreward.kernels.fused_linear_token_stats import fused_linear_token_stats  # noqa: E402
-from weakreward.kernels.fused_token_stats import interpreter_active  # noqa: E402
+from weakreward.kernels.fused_linear_stats import fused_linear_token_stats  # noqa: E402
+from weakreward.kernels.fused_stats import interpreter_active  # noqa: E402
 from weakreward.kernels.token_stats import reference_token_stats  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
