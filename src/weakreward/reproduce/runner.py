@@ -416,6 +416,8 @@ class Experiment:
                 )
         else:
             _atomic_write(spec_file, json.dumps({"fingerprint": key, "name": spec.name, **spec.labels}, indent=2))
+            train = [{"question": p.question, "answer": p.answer, **p.meta} for p in spec.train]
+            _atomic_write(folder / "train.json", json.dumps(train, indent=1))
         if self.result_path(spec).exists():
             if self.progress is not None:
                 self.progress.print(f"[{self.finding}] {spec.name}: finished earlier, skipped")
