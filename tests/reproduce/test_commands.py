@@ -102,6 +102,17 @@ def test_noise_corrupts_nested_label_sets_of_the_requested_size(smoke_root):
     assert json.loads((root / "noise" / "wrong_answers.json").read_text())["samples"] == SMOKE.mining_samples
 
 
+def test_the_clean_baseline_is_trained_once_and_copied_into_the_other_findings(smoke_root):
+    root, logs = smoke_root
+    source = root / "scarce" / f"n{max(SMOKE_NS)}-seed0"  # the same 4 problems, seed 0, true verifier
+    for finding, name in (("noise", "gamma0.0"), ("proxy", "true")):
+        result = json.loads((root / finding / name / "result.json").read_text())
+        assert result["copied_from"] == str(source) and result["wall_s"] == 0.0
+        assert (root / finding / name / "metrics.jsonl").read_bytes() == (source / "metrics.jsonl").read_bytes()
+        assert f"{name}: identical to {source}, copied" in logs[finding]
+    assert "copied" not in logs["scarce"]
+
+
 def test_proxy_runs_log_the_true_and_majority_monitors(smoke_root):
     root, _ = smoke_root
     for name in RUNS["proxy"]:

@@ -27,7 +27,7 @@ def reproduce(
         smoke: A tiny random model and tiny sizes (seconds; checks the pipeline, learns nothing).
         stream: Where progress goes (default stderr).
     """
-    from weakreward.reproduce.runner import FULL, SMOKE, Experiment
+    from weakreward.reproduce.runner import FULL, SMOKE, Experiment, budget
 
     if finding not in FINDINGS:
         raise ValueError(f"finding must be one of {', '.join(FINDINGS)}, got {finding!r}")
@@ -38,9 +38,11 @@ def reproduce(
         specs = module.plan(exp)
         exp.begin(specs)
         exp.base_probes()
-        extra = module.monitors(exp) if hasattr(module, "monitors") else None
-        results = [exp.run(spec, i + 1, extra) for i, spec in enumerate(specs)]
+        results = [exp.run(spec, i + 1) for i, spec in enumerate(specs)]
         section = module.analyse(exp, results, specs)
+        trained = sum(1 for r in results if not r.get("copied_from"))
+        section.settings["budget (estimate)"] = budget(exp.sizes, trained, mining=finding == "noise")
+        section.settings["wall time (measured)"] = f"{exp.wall_s() / 60:.1f} min of recorded work"
         path = write_section(exp.root, section)
     finally:
         exp.close()

@@ -246,7 +246,7 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
         figures=["curves.png", "final.png"],
         verdict=outcome,
         reason=reason,
-        wall_s=exp.wall_s() + float(mined.get("wall_s", 0.0)),
+        wall_s=exp.wall_s(),
         settings={**settings(exp, [0]), "γ": ", ".join(f"{g:.1f}" for g in gammas), "training problems": n_train},
     )
 

@@ -3,7 +3,7 @@
 Four runs on the same training problems, differing only in the reward: the true verifier,
 `weakreward.MajorityVote` (TTRL; labels unused), `weakreward.SelfCertainty` (Intuitor; labels unused) and
 `weakreward.RandomReward` (the control). Every run logs the true verifier and a majority vote as
-monitors, so the curves show the true accuracy of the training batches and how often the group's
+monitors (`weakreward.reproduce.runner.Experiment.monitors`), so the curves show the true accuracy of the training batches and how often the group's
 majority answer is right (the pseudo-label accuracy), next to token entropy and completion length.
 
 Preconditions: the true verifier's held-out gain exceeds the margin, and exceeds the random control's by
@@ -69,11 +69,6 @@ def rewards(exp: Experiment) -> dict[str, Reward]:
         "self_certainty": SelfCertainty(),
         "random": RandomReward(p=0.5, seed=0),
     }
-
-
-def monitors(exp: Experiment) -> dict[str, Reward]:
-    """Logged on every run, never trained on (the trainer adds ``true``)."""
-    return {"majority": MajorityVote(exp.verifier)}
 
 
 def plan(exp: Experiment) -> list[RunSpec]:

@@ -47,7 +47,7 @@ LIMITS = """\
   mean of one small batch.
 - **In-distribution held-out set.** The held-out problems are unseen problems of the same arithmetic, not
   a transfer benchmark like MATH-500, so "generalisation" here is to new operands, not new tasks.
-- **Noise.** Held-out accuracy differences within the stated margin (about ±0.1) are noise, and only the
+- **Noise.** Held-out accuracy differences within the stated margin (about ±0.12) are noise, and only the
   scarce sweep has a second seed.
 """
 

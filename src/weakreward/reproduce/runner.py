@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -24,7 +25,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from weakreward import Callback, GRPOConfig, GRPOTrainer, MathVerifier, Reward, RewardResult, Rollouts
+from weakreward import Callback, GRPOConfig, GRPOTrainer, MajorityVote, MathVerifier, Reward, RewardResult, Rollouts
 from weakreward.data import Problem, arithmetic_problems, scarce
 from weakreward.dynamics import SaturationReport, load_run_curves, saturation_report
 
@@ -63,9 +64,9 @@ class Sizes:
     lora_r: int = 16
     lora_layers: int = 10
     max_operand: int = 10
-    eval_problems: int = 40
+    eval_problems: int = 32
     eval_samples: int = 2
-    eval_every: int = 5
+    eval_every: int = 8
     probe_problems: int = 16
     probe_samples: int = 4
     early_answering: int = 8
@@ -242,12 +243,13 @@ class RunSpec:
     labels: dict[str, Any] = field(default_factory=dict)
 
 
-def fingerprint(spec: RunSpec, sizes: Sizes, model: str) -> str:
-    """A hash of everything that makes a run what it is: a rerun with other settings must not resume it."""
+def fingerprint(spec: RunSpec, sizes: Sizes, model: str, monitors: Mapping[str, Reward] | None = None) -> str:
+    """A hash of everything that makes a run what it is (not its name): a rerun with other settings must
+    not resume it, and a run another finding already made with the same settings is copied, not redone."""
     blob = json.dumps(
         {
-            "name": spec.name,
             "reward": repr(spec.reward),
+            "monitors": {k: repr(v) for k, v in sorted((monitors or {}).items())},
             "train": [[p.key, p.answer] for p in spec.train],
             "seed": spec.seed,
             "sizes": dataclasses.asdict(sizes),
@@ -349,6 +351,13 @@ class Experiment:
         self.stream = stream
         self.pool, self.held_out = arithmetic_split(sizes.max_operand, sizes.eval_problems)
         self.verifier = MathVerifier(workers=1)  # one worker: the other core trains
+        # Logged on every run of every finding, never trained on: the true accuracy of the training
+        # batches (against the original labels under label noise) and the majority vote's pseudo-label
+        # accuracy. The same monitors everywhere make the clean baseline one run for all three findings.
+        self.monitors: dict[str, Reward] = {
+            "true": TrueAccuracy(self.verifier),
+            "majority": MajorityVote(self.verifier),
+        }
         self._base: tuple[Any, Any] | None = None
         self.progress: Progress | None = None
         self.started = time.monotonic()
@@ -399,13 +408,13 @@ class Experiment:
         )
 
     # -- one run -----------------------------------------------------------------------------------
-    def run(self, spec: RunSpec, index: int, monitors: Mapping[str, Reward] | None = None) -> dict[str, Any]:
+    def run(self, spec: RunSpec, index: int) -> dict[str, Any]:
         """Train, evaluate and probe ``spec`` (or load its finished result); returns ``result.json``'s dict."""
         from weakreward.reproduce.probing import probe
 
         folder = self.root / spec.name
         folder.mkdir(parents=True, exist_ok=True)
-        key = fingerprint(spec, self.sizes, self.model_name)
+        key = fingerprint(spec, self.sizes, self.model_name, self.monitors)
         spec_file = folder / "spec.json"
         if spec_file.exists():
             old = json.loads(spec_file.read_text()).get("fingerprint")
@@ -422,11 +431,13 @@ class Experiment:
             if self.progress is not None:
                 self.progress.print(f"[{self.finding}] {spec.name}: finished earlier, skipped")
             return json.loads(self.result_path(spec).read_text())
+        copied = self._copy_identical(spec, key, folder)
+        if copied is not None:
+            return copied
 
         assert self.progress is not None, "call begin() first"
         self.progress.start_run(f"run {index} {spec.name}", folder / "wall.json")
         model, tokenizer = self.base()
-        all_monitors = {"true": TrueAccuracy(self.verifier), **(monitors or {})}
         trainer = GRPOTrainer(
             copy.deepcopy(model),
             spec.reward,
@@ -435,7 +446,7 @@ class Experiment:
             config=self.sizes.grpo_config(folder, spec.seed),
             eval_problems=self.held_out,
             eval_reward=self.verifier,
-            monitors=all_monitors,
+            monitors=self.monitors,
             callbacks=[self.progress],
         )
         trainer.train()
@@ -453,6 +464,26 @@ class Experiment:
         }
         _atomic_write(self.result_path(spec), json.dumps(result, indent=2))
         return result
+
+    def _copy_identical(self, spec: RunSpec, key: str, folder: Path) -> dict[str, Any] | None:
+        """Copy a finished run with the same fingerprint from a sibling command's folder (the clean
+        baseline of scarce, noise and proxy is one run); its wall time stays with the original."""
+        for other in sorted(self.root.parent.glob("*/*/spec.json")):
+            source = other.parent
+            if source == folder or not (source / "result.json").exists():
+                continue
+            if json.loads(other.read_text()).get("fingerprint") != key:
+                continue
+            shutil.copyfile(source / "metrics.jsonl", folder / "metrics.jsonl")
+            result = json.loads((source / "result.json").read_text())
+            original = result.get("copied_from") or str(source)  # a copy of a copy names the trained run
+            result.update(name=spec.name, labels=spec.labels, copied_from=original, wall_s=0.0)
+            _atomic_write(self.result_path(spec), json.dumps(result, indent=2))
+            if self.progress is not None:
+                self.progress.done += self.sizes.steps
+                self.progress.print(f"[{self.finding}] {spec.name}: identical to {original}, copied")
+            return result
+        return None
 
     def saturation_report(self, folder: Path) -> SaturationReport:
         """`weakreward.dynamics.saturation_report` of a run, with the tail and smoothing scaled to its size."""
@@ -479,16 +510,22 @@ class Experiment:
         path = self.root / "base_probes.json"
         if path.exists():
             return json.loads(path.read_text())
+        t0 = time.monotonic()
         model, tokenizer = self.base()
         result = probe(model, tokenizer, self.held_out, self.verifier, self.sizes, seed=0)
+        result["wall_s"] = round(time.monotonic() - t0, 1)
         _atomic_write(path, json.dumps(result, indent=2))
         return result
 
     def wall_s(self) -> float:
-        """Seconds of work the command's folder holds (finished and partial runs, every invocation)."""
+        """Seconds of work the command's folder holds: every run (finished or partial, over all
+        invocations) and the once-per-command parts (starting-model probes, wrong-label mining)."""
         total = 0.0
         for wall in self.root.glob("*/wall.json"):
             total += float(json.loads(wall.read_text())["wall_s"])
+        for once in ("base_probes.json", "wrong_answers.json"):
+            if (self.root / once).exists():
+                total += float(json.loads((self.root / once).read_text()).get("wall_s") or 0.0)
         return round(total, 1)
 
 
@@ -507,11 +544,11 @@ class Timing:
         mining_s: Mining wrong labels (noise only).
     """
 
-    step_s: float = 20.0
-    eval_s: float = 20.0
-    probe_s: float = 20.0
-    load_s: float = 15.0
-    mining_s: float = 60.0
+    step_s: float = 10.0
+    eval_s: float = 18.4
+    probe_s: float = 17.0
+    load_s: float = 35.0
+    mining_s: float = 147.0
 
     def run_s(self, sizes: Sizes) -> float:
         evals = sizes.steps // sizes.eval_every + 1 + (sizes.steps % sizes.eval_every != 0)
@@ -523,6 +560,21 @@ class Timing:
 
 
 MEASURED = Timing()
+"""Idle 2-core estimates: the demo's documented 10 s step (4 × 6 completions, two idle cores) times the
+cost ratios measured side by side in one short run (`bench/reproduce_timing.py`; see the package
+docstring)."""
+
+
+def budget(sizes: Sizes, runs: int, *, mining: bool = False, timing: Timing = MEASURED) -> str:
+    """The budget arithmetic of one command, as the report states it."""
+    evals = sizes.steps // sizes.eval_every + 1 + (sizes.steps % sizes.eval_every != 0)
+    run = timing.run_s(sizes)
+    total = timing.command_s(sizes, runs, mining=mining)
+    return (
+        f"{runs} runs x ({sizes.steps} steps x {timing.step_s:g} s + {evals} evaluations x {timing.eval_s:g} s + "
+        f"probes {timing.probe_s:g} s = {run / 60:.1f} min) + starting-model probes {timing.probe_s:g} s + model load "
+        f"{timing.load_s:g} s" + (f" + mining {timing.mining_s:g} s" if mining else "") + f" = {total / 60:.0f} min"
+    )
 
 
 def settings(exp: Experiment, seeds: Sequence[int]) -> dict[str, Any]:
