@@ -23,6 +23,9 @@ from weakreward.reproduce.report import VERDICTS, combined_report, read_rows
 from weakreward.reproduce.runner import SMOKE
 from weakreward.reproduce.scarce import SEEDS, SMOKE_NS
 
+# Ten tiny training runs in all: about two minutes on two idle cores, far longer on a loaded machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
 RUNS = {
     "scarce": [f"n{n}-seed{s}" for s in SEEDS for n in SMOKE_NS],
     "noise": [f"gamma{g:.1f}" for g in GAMMAS],
