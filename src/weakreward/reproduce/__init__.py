@@ -27,13 +27,13 @@ more: evaluation = 2.3 steps per 80 completions, probes = 1.7 steps. The absolut
 documented step on two idle cores, 10 s for the same batch (`docs/guides/training.md`), which gives
 (`weakreward.reproduce.runner.MEASURED`): step 10 s, evaluation of 32 × 2 completions 18.4 s, probes
 17 s, model load 35 s, mining 64 × 8 samples 147 s. With 40 steps and an evaluation every 8 steps
-(steps 0, 8, ..., 40: 6 evaluations), one run is 40 × 10 + 6 × 18.4 + 17 = 527 s (8.8 min), and:
+(steps 0, 8, ..., 40: 6 evaluations), one run is 40 × 10 + 6 × 18.4 + 17 = 527.4 s (8.8 min), and:
 
-- ``scarce``: 6 runs + starting-model probes + load = 6 × 527 + 17 + 35 = 3214 s, about 54 min;
+- ``scarce``: 6 runs + starting-model probes + load = 6 × 527.4 + 17 + 35 = 3216 s, about 54 min;
 - ``noise``: 3 new runs (γ = 0 is the scarce N = 64 seed-0 run: whichever command comes first trains it,
-  the others copy it) + mining = 3 × 527 + 52 + 147 = 1780 s, about 30 min;
-- ``proxy``: 3 new runs (the true verifier's run is copied) = 3 × 527 + 52 = 1633 s, about 27 min;
+  the others copy it) + mining = 3 × 527.4 + 52 + 147 = 1781 s, about 30 min;
+- ``proxy``: 3 new runs (the true verifier's run is copied) = 3 × 527.4 + 52 = 1634 s, about 27 min;
 
-about 110 minutes in all; each report repeats its line of this arithmetic and the wall time it recorded.
+6631 s, about 111 minutes in all; each report repeats its line of this arithmetic and the wall time it recorded.
 On a loaded machine the commands take correspondingly longer (their ETA says how much).
 """
