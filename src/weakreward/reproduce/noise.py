@@ -141,8 +141,8 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
         _, true = series(r["rows"], "monitor/true/mean")
         table_rows.append(
             (
-                g,
-                r["spec"].labels["realised"],
+                f"{g:.1f}",
+                f"{r['spec'].labels['realised']:.2f}",
                 r["spec"].labels["fallback"],
                 window_mean(rewards, 5, last=True),
                 window_mean(true, 5, last=True),
