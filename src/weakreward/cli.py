@@ -1,4 +1,4 @@
-"""The ``weakreward`` command: ``demo``, ``train CONFIG.yaml`` and ``report RUN_DIR``.
+"""The ``weakreward`` command: ``demo``, ``train CONFIG.yaml``, ``report RUN_DIR`` and ``reproduce FINDING``.
 
 Each subcommand is registered by a small ``_add_<name>(subparsers)`` function that sets ``func`` (the
 handler, returning an exit code); add a command by adding one such function to `COMMANDS`.
@@ -107,7 +107,19 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     to_verl.set_defaults(func=_data_to_verl)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_demo, _add_train, _add_report, _add_data]
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    from weakreward.reproduce.command import add_reproduce_parser
+
+    add_reproduce_parser(sub)
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_demo,
+    _add_train,
+    _add_report,
+    _add_data,
+    _add_reproduce,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
