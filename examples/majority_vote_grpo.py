@@ -3,7 +3,7 @@
 The policy trains on ``MajorityVote``: each completion is rewarded for agreeing with its group's most
 frequent answer, no labels used. The references are still passed in, for two things the policy never
 trains on: the reward's ``label_correct`` detail (is the pseudo-label the true answer?), which the
-trainer logs as ``reward/label_accuracy``, and the true verifier as a monitor (``monitor/true/mean``).
+trainer logs as ``reward/label_correct``, and the true verifier as a monitor (``monitor/true/mean``).
 
 Run: ``python examples/majority_vote_grpo.py`` (SmolLM2-135M-Instruct with LoRA on the CPU, a few
 minutes), or ``--smoke`` for a 2-step run on a tiny random model.
@@ -26,7 +26,7 @@ class LabelAccuracyTable(Callback):
         print(f"{'step':>5} {'vote reward':>12} {'label acc':>10} {'true acc':>9}", flush=True)
 
     def on_step_end(self, trainer, step, metrics) -> None:
-        row = [metrics.get(k, math.nan) for k in ("reward/mean", "reward/label_accuracy", "monitor/true/mean")]
+        row = [metrics.get(k, math.nan) for k in ("reward/mean", "reward/label_correct", "monitor/true/mean")]
         print(f"{step:>5d} {row[0]:>12.3f} {row[1]:>10.3f} {row[2]:>9.3f}", flush=True)
 
 
@@ -74,7 +74,7 @@ def main() -> None:
         history = trainer.train()
     finally:
         verifier.close()
-    accs = [h["reward/label_accuracy"] for h in history if not math.isnan(h.get("reward/label_accuracy", math.nan))]
+    accs = [h["reward/label_correct"] for h in history if not math.isnan(h.get("reward/label_correct", math.nan))]
     mean_acc = sum(accs) / len(accs) if accs else math.nan
     print(
         f"done: {len(history)} steps, mean pseudo-label accuracy {mean_acc:.3f}, metrics in {trainer.run_dir / 'metrics.jsonl'}"

@@ -136,7 +136,7 @@ def test_majority_vote_grpo_logs_label_accuracy(launched) -> None:
     rows = _metrics(tmp / "vote")
     assert [r["step"] for r in rows] == [1, 2]
     for r in rows:
-        assert 0.0 <= r["reward/label_accuracy"] <= 1.0
+        assert 0.0 <= r["reward/label_correct"] <= 1.0
         assert "monitor/true/mean" in r
     assert re.search(r"^\s+2\s+[\d.]+\s+[\d.]+\s+[\d.]+$", out, re.M), out
     assert "done: 2 steps, mean pseudo-label accuracy" in out
