@@ -34,6 +34,7 @@ PUBLIC_SUBMODULES = (
     "weakreward.probes.faithfulness",
     "weakreward.probes.diversity",
     "weakreward.kernels",
+    "weakreward.rollout",
     "weakreward.adapters",
 )
 NAV_ORDER = ["Home", "Quickstart", "Concepts", "Reproducing the paper's settings", "API reference"]

@@ -8,7 +8,7 @@ from weakreward.data.label_noise import corrupt_labels, mine_wrong_answers
 from weakreward.dynamics.tracker import SaturationTracker
 from weakreward.grpo.callbacks import Callback
 from weakreward.grpo.config import GRPOConfig
-from weakreward.grpo.engine import RolloutEngine
+from weakreward.rollout.engine import RolloutEngine
 from weakreward.grpo.trainer import GRPOTrainer
 from weakreward.kernels.token_stats import token_stats_from_logits
 from weakreward.rewards.base import Reward, RewardResult, Verdict, Verifier

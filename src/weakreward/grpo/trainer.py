@@ -3,7 +3,8 @@
 One step, top to bottom (`GRPOTrainer.train_step`):
 
 1. **rollout**: ``prompts_per_step`` problems, each repeated ``group_size`` times, through the rollout
-   engine (``model.generate`` on the CPU);
+   engine (`weakreward.rollout`: the static-KV engine for the llama family, which prefills each prompt
+   once per group; HF ``generate`` otherwise);
 2. **token statistics**: one forward pass over prompt + completion gives the sampled tokens' log-probs
    and `TokenStats` (entropy, self-certainty) via `token_stats_from_logits`, so proxy rewards cost
    nothing extra; with one update per batch this forward's graph is kept and reused for the loss;
@@ -44,13 +45,13 @@ from weakreward.grpo.checkpoint import (
     set_rng_state,
 )
 from weakreward.grpo.config import GRPOConfig
-from weakreward.grpo.engine import Generation, RolloutEngine
-from weakreward.grpo.engine_factory import make_engine
 from weakreward.grpo.evaluation import eval_metrics
 from weakreward.grpo.loss import group_advantages, policy_loss
 from weakreward.grpo.metrics import MetricsWriter, read_metrics
 from weakreward.kernels.token_stats import token_stats_from_logits
 from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rollout.engine import Generation, RolloutEngine
+from weakreward.rollout.selection import make_engine
 from weakreward.rollouts import Prompt, Rollouts, TokenStats, prompt_key
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -205,7 +206,7 @@ class GRPOTrainer:
             fused=on_cuda or None,  # one kernel for all parameters on CUDA; the default loop elsewhere
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.engine = engine if engine is not None else make_engine(cfg.engine, self.model, tokenizer, cfg, self.device)
+        self.engine = engine if engine is not None else make_engine(cfg.engine, self.model, tokenizer)
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self._prompt_cache: dict[str, list[int]] = {}
