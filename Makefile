@@ -33,6 +33,7 @@ test: install lint docs
 bench-cpu: install
 	$(PY) bench/verifier.py
 	$(PY) bench/grpo_cpu.py
+	$(PY) bench/rollout_cpu.py
 
 clean:
 	rm -rf $(VENV) runs site build .pytest_cache .hypothesis
