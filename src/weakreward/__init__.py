@@ -8,7 +8,6 @@ from weakreward.data.label_noise import corrupt_labels, mine_wrong_answers
 from weakreward.dynamics.tracker import SaturationTracker
 from weakreward.grpo.callbacks import Callback
 from weakreward.grpo.config import GRPOConfig
-from weakreward.rollout.engine import RolloutEngine
 from weakreward.grpo.trainer import GRPOTrainer
 from weakreward.kernels.token_stats import token_stats_from_logits
 from weakreward.rewards.base import Reward, RewardResult, Verdict, Verifier
@@ -24,6 +23,7 @@ from weakreward.rewards.numeric_match import NumericMatch
 from weakreward.rewards.random_reward import RandomReward
 from weakreward.rewards.reasoning_gym import ReasoningGymVerifier
 from weakreward.rewards.self_certainty import SelfCertainty
+from weakreward.rollout.engine import RolloutEngine
 from weakreward.rollouts import Rollouts, TokenStats
 
 __version__ = "0.1.0"
