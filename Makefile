@@ -42,6 +42,7 @@ test: install lint typecheck docs
 bench-cpu: install
 	$(PY) bench/verifier.py
 	$(PY) bench/grpo_cpu.py
+	$(PY) bench/rollout_cpu.py
 
 clean:
 	rm -rf $(VENV) runs site build .pytest_cache .hypothesis

@@ -11,8 +11,8 @@ Sections (each in its own try/except, so one failure still leaves the others' nu
 2. stats: naive float32 log-softmax vs the fused kernel over 64 × 320 × 49152 bf16 logits
    (milliseconds and extra GiB beyond the logits), forward and forward+backward; and the LM head
    followed by the kernel vs `fused_linear_token_stats` (head fused, logits never whole).
-3. rollout: HF ``generate`` vs `CudaGraphEngine` (tokens/s; engine warm-up = setup + graph capture).
-4. trl / ours: TRL 1.16's GRPO step vs weakreward's `GRPOTrainer(engine="cuda-graph")`, seconds and
+3. rollout: HF ``generate`` vs `StaticEngine` (tokens/s; engine warm-up = setup + graph capture).
+4. trl / ours: TRL 1.16's GRPO step vs weakreward's `GRPOTrainer(engine="static")`, seconds and
    peak GiB, with a breakdown of ours into rollout / stats / backward / optimizer / other.
 5. ours_microbatch: the same step with ``micro_batch_size=16`` (peak memory vs time).
 6. rollout_compiled: the engine with its decode step compiled by Inductor (last: compile time is the
@@ -199,10 +199,10 @@ def naive_stats(logits: torch.Tensor, ids: torch.Tensor, temperature: float = 1.
 
 
 def section_correctness(sizes: dict, device: torch.device, tok: Any, model: torch.nn.Module) -> dict:
-    from weakreward.kernels.cuda_graph_engine import CudaGraphEngine
     from weakreward.kernels.fused_stats import fused_token_stats
-    from weakreward.kernels.static_decoder import StaticDecoder
     from weakreward.kernels.token_stats import reference_token_stats
+    from weakreward.rollout.static import StaticEngine
+    from weakreward.rollout.static_decoder import StaticDecoder
 
     out: dict[str, Any] = {}
     b, t, v = sizes["check_shape"]
@@ -240,7 +240,7 @@ def section_correctness(sizes: dict, device: torch.device, tok: Any, model: torc
         theirs = model(input_ids=p_ids, attention_mask=p_mask.long(), position_ids=positions).logits.float()
     out["engine_prefill_logits_max_abs_err"] = float((ours - theirs)[p_mask].abs().max())
     out["engine_prefill_logits_scale"] = float(theirs[p_mask].abs().max())
-    engine = CudaGraphEngine(model, tok, ignore_eos=True)
+    engine = StaticEngine(model, tok, ignore_eos=True)
     n = sizes["greedy_tokens"]
     gen = engine.generate(p_ids, p_mask, max_new_tokens=n, temperature=0.0, top_p=1.0)
     hf = model.generate(
@@ -330,7 +330,7 @@ def section_rollout(
 ) -> dict:
     """HF generate vs the engine; with ``compile_step`` only the engine, its decode step compiled by
     Inductor before capture (keys get a ``_compiled`` suffix)."""
-    from weakreward.kernels.cuda_graph_engine import CudaGraphEngine
+    from weakreward.rollout.static import StaticEngine
 
     n_new = sizes["new_tokens"]
     prompts = [p for p in prompts_for(sizes) for _ in range(sizes["group"])]
@@ -364,7 +364,7 @@ def section_rollout(
 
     g = torch.Generator().manual_seed(0)
     start = time.perf_counter()
-    engine = CudaGraphEngine(model, tok, ignore_eos=True, compile=compile_step)
+    engine = StaticEngine(model, tok, ignore_eos=True, compile=compile_step)
     engine.setup(len(prompts), p_ids.shape[1] + n_new)
     sync(device)
     sfx = "_compiled" if compile_step else ""
@@ -471,10 +471,9 @@ def section_ours(
     """weakreward's GRPO step; with ``micro_batch_size`` the keys get an ``_mb<k>`` suffix (memory for
     speed: gradient accumulation over micro-batches)."""
     from weakreward.grpo.config import GRPOConfig
-    from weakreward.grpo.engine_factory import register_engine
     from weakreward.grpo.trainer import GRPOTrainer
-    from weakreward.kernels.cuda_graph_engine import CudaGraphEngine
     from weakreward.rewards.base import Reward, RewardResult
+    from weakreward.rollout.static import StaticEngine
 
     rng = _RandomReward(1)
 
@@ -484,9 +483,9 @@ def section_ours(
         def compute(self, rollouts):
             return RewardResult(rng.scores(len(rollouts)))
 
-    # Forced completion length: the registered factory, with EOS ignored (as TRL's min_new_tokens).
-    register_engine("cuda-graph", lambda model, tokenizer, config: CudaGraphEngine(model, tokenizer, ignore_eos=True))
     model = build_model(sizes, tok, device, dtype)
+    # Forced completion length: the static engine with EOS ignored (as TRL's min_new_tokens).
+    engine = StaticEngine(model, tok, ignore_eos=True)
     problems = [{"prompt": p, "answer": None} for p in prompts_for(sizes)]
     with tempfile.TemporaryDirectory() as run_dir:
         cfg = GRPOConfig(
@@ -498,14 +497,14 @@ def section_ours(
             beta=0.0,
             temperature=1.0,
             top_p=1.0,
-            engine="cuda-graph",
+            engine="static",
             dtype="bfloat16" if dtype == torch.bfloat16 else "float32",
             device=str(device),
             run_dir=run_dir,
             progress=False,
             micro_batch_size=micro_batch_size,
         )
-        trainer = GRPOTrainer(model, RandomReward(), problems, tokenizer=tok, config=cfg)
+        trainer = GRPOTrainer(model, RandomReward(), problems, tokenizer=tok, config=cfg, engine=engine)
         sfx = f"_mb{micro_batch_size}" if micro_batch_size else ""
         out: dict[str, Any] = {f"our_engine{sfx}": type(trainer.engine).__name__}
         times, peaks = [], []

@@ -1,20 +1,31 @@
-"""One GRPO step, ours vs TRL's ``GRPOTrainer``, on the same tiny Llama, data, group size and lengths (CPU).
+"""One GRPO step, ours vs TRL's ``GRPOTrainer``, on the same model, data, group size and lengths (CPU).
 
-Both trainers: full fine-tuning of a random Llama (char tokenizer), 4 prompts x 4 completions per step,
-32 new tokens, temperature 1, beta 0 (no reference), one policy update per batch, the same reward
-function. Each runs 1 warm-up step and then ``--steps`` timed steps; the JSON holds the fastest and the median step time,
-the rollout / train split, the process CPU time (steadier than wall time on a shared machine), time per completion token (a random model's lengths vary), and ours / TRL
-(target: ratio <= 1.0). The two alternate in rounds so that a change in machine load hits both.
+Two shapes, each run alternating ours / TRL in rounds so that a change in machine load hits both:
 
-Run: ``python bench/grpo_cpu.py`` (writes bench/results/grpo_cpu.json).
+- **tiny**: full fine-tuning of a random Llama (char tokenizer), 4 prompts x 4 completions per step, 32
+  new tokens, temperature 1, beta 0 (no reference), one policy update per batch, the same reward
+  function (target: ours / TRL <= 0.5, ``ratio_best_step_s``).
+- **demo**: the demo's shape on the real SmolLM2-135M-Instruct weights (the embedded GGUF, dequantised
+  and saved as safetensors in a temporary folder, since TRL refuses a model transformers marks as
+  GGUF-quantised; both trainers load that folder): 4 chat prompts x 6 completions, 16 new tokens, LoRA
+  r=16 on the top 10 layers, lr 5e-4, beta 0, the same boxed-answer reward for both (target:
+  ``demo_speedup_vs_trl`` = TRL step time / ours >= 2).
+
+Each run has 1 warm-up step and then ``--steps`` timed steps; the JSON holds the fastest and the median
+step time, the rollout / train split, the process CPU time (steadier than wall time on a shared
+machine), the time per completion token (lengths vary) and ``os.getloadavg()``.
+
+Run: ``python bench/grpo_cpu.py`` (writes bench/results/grpo_cpu.json); ``--shapes tiny`` for the quick one.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -31,6 +42,8 @@ from weakreward.rollouts import Rollouts
 
 PROMPTS = [f"{a}+{b}=" for a, b in [(1, 2), (3, 4), (5, 6), (7, 8), (9, 1), (2, 3), (4, 5), (6, 7)]]
 MODEL = dict(hidden_size=256, num_layers=4, num_heads=4, num_kv_heads=2)
+DEMO_LORA = dict(r=16, alpha=32.0, top_layers=10)
+BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 
 def digit_share(completions: list[str]) -> list[float]:
@@ -48,28 +61,86 @@ def trl_reward(completions, **kwargs):
     return digit_share([c if isinstance(c, str) else c[-1]["content"] for c in completions])
 
 
-def run_ours(args: argparse.Namespace, out_dir: str) -> dict:
+def boxed_match(completions: list[str], answers: list[str]) -> list[float]:
+    """1 when the completion's first ``\\boxed{...}`` equals the reference, else 0 (both trainers)."""
+    out = []
+    for text, answer in zip(completions, answers):
+        found = BOXED.search(text)
+        out.append(float(found is not None and found.group(1).strip() == str(answer)))
+    return out
+
+
+class BoxedMatch(Reward):
+    name = "boxed"
+
+    def compute(self, rollouts: Rollouts) -> RewardResult:
+        return RewardResult(np.asarray(boxed_match(list(rollouts.completions), list(rollouts.references))))
+
+
+def trl_boxed(completions, answer, **kwargs):
+    return boxed_match([c if isinstance(c, str) else c[-1]["content"] for c in completions], answer)
+
+
+def demo_problems(n: int = 64) -> list[dict]:
+    from weakreward.data.arithmetic import arithmetic_problems
+    from weakreward.grpo.demo import DEMO_MAX_OPERAND
+
+    return arithmetic_problems(n, seed=0, high=DEMO_MAX_OPERAND)
+
+
+def save_demo_weights(folder: str) -> str:
+    """The embedded SmolLM2 GGUF, dequantised, saved as plain safetensors (no GGUF quantisation marker)."""
+    from transformers import AutoModelForCausalLM
+
+    from weakreward.models import load_model
+
+    model, tok = load_model("smollm2-gguf")
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # transformers would mark the reloaded model quantised, and TRL refuse it
+    plain = AutoModelForCausalLM.from_config(config)
+    plain.load_state_dict(model.state_dict())
+    plain.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def run_ours(args: argparse.Namespace, out_dir: str, demo: str | None = None) -> dict:
+    from weakreward.grpo.config import LoRAConfig
+
     tok = char_tokenizer()
-    cfg = GRPOConfig(
+    common = dict(
         steps=args.steps + 1,
-        group_size=args.group_size,
-        prompts_per_step=args.prompts,
-        max_new_tokens=args.new_tokens,
-        lr=1e-5,
         beta=0.0,
         loss_agg="token-mean",
         run_dir=out_dir,
         save_every=0,
         progress=False,
         device="cpu",
+        temperature=1.0,
+        top_p=1.0,
     )
-    trainer = GRPOTrainer(
-        tiny_llama(tok, **MODEL),
-        DigitShare(),
-        [{"prompt": p, "answer": None} for p in PROMPTS],
-        tokenizer=tok,
-        config=cfg,
-    )
+    if demo is None:
+        cfg = GRPOConfig(
+            group_size=args.group_size,
+            prompts_per_step=args.prompts,
+            max_new_tokens=args.new_tokens,
+            lr=1e-5,
+            **common,
+        )
+        model, tokenizer, reward = tiny_llama(tok, **MODEL), tok, DigitShare()
+        problems = [{"prompt": p, "answer": None} for p in PROMPTS]
+    else:
+        cfg = GRPOConfig(
+            group_size=6,
+            prompts_per_step=4,
+            max_new_tokens=16,
+            lr=5e-4,
+            lora=LoRAConfig(r=DEMO_LORA["r"], alpha=DEMO_LORA["alpha"], layers=DEMO_LORA["top_layers"]),
+            **common,
+        )
+        model, tokenizer, reward, problems = demo, None, BoxedMatch(), demo_problems()
+    trainer = GRPOTrainer(model, reward, problems, tokenizer=tokenizer, config=cfg)
     trainer.save_checkpoint = lambda: None  # type: ignore[method-assign]  # time steps, not disk
     trainer.save_final = lambda: None  # type: ignore[method-assign]
     steps = []
@@ -89,14 +160,36 @@ def run_ours(args: argparse.Namespace, out_dir: str) -> dict:
     return steps[1:]
 
 
-def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
+def run_trl(args: argparse.Namespace, out_dir: str, demo: str | None = None) -> dict:
     from datasets import Dataset
-    from transformers import TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig as TRLConfig
     from trl import GRPOTrainer as TRLTrainer
 
-    tok = char_tokenizer()
-    model = tiny_llama(tok, **MODEL)
+    if demo is None:
+        tok = char_tokenizer()
+        model = tiny_llama(tok, **MODEL)
+        group, new_tokens, lr = args.group_size, args.new_tokens, 1e-5
+        per_step, reward_funcs, dataset = args.prompts * args.group_size, [trl_reward], {"prompt": PROMPTS}
+        peft_config = None
+    else:
+        from peft import LoraConfig
+
+        tok = AutoTokenizer.from_pretrained(demo)
+        model = AutoModelForCausalLM.from_pretrained(demo)
+        problems = demo_problems()
+        group, new_tokens, lr, per_step, reward_funcs = 6, 16, 5e-4, 24, [trl_boxed]
+        dataset = {"prompt": [p["prompt"] for p in problems], "answer": [p["answer"] for p in problems]}
+        n_layers = model.config.num_hidden_layers
+        # The demo's adapters: the same modules, rank and layers as weakreward's LoRAConfig default.
+        peft_config = LoraConfig(
+            r=DEMO_LORA["r"],
+            lora_alpha=DEMO_LORA["alpha"],
+            lora_dropout=0.0,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            layers_to_transform=list(range(n_layers - DEMO_LORA["top_layers"], n_layers)),
+            task_type="CAUSAL_LM",
+        )
     gen_time = [0.0]
     original = model.generate
 
@@ -138,10 +231,10 @@ def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
 
     config = TRLConfig(
         output_dir=out_dir,
-        num_generations=args.group_size,
-        per_device_train_batch_size=args.prompts * args.group_size,
-        max_completion_length=args.new_tokens,
-        learning_rate=1e-5,
+        num_generations=group,
+        per_device_train_batch_size=per_step,
+        max_completion_length=new_tokens,
+        learning_rate=lr,
         beta=0.0,
         loss_type="dapo",
         max_steps=args.steps + 1,
@@ -159,10 +252,11 @@ def run_trl(args: argparse.Namespace, out_dir: str) -> dict:
     trainer = TRLTrainer(
         model=model,
         processing_class=tok,
-        reward_funcs=[trl_reward],
+        reward_funcs=reward_funcs,
         args=config,
-        train_dataset=Dataset.from_dict({"prompt": PROMPTS}),
+        train_dataset=Dataset.from_dict(dataset),
         callbacks=[Timer()],
+        peft_config=peft_config,
     )
     trainer.train()
     return steps[1:]
@@ -185,8 +279,11 @@ def _summary(steps: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per round (after 1 warm-up step)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours / TRL")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per round, tiny shape (after 1 warm-up)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours / TRL, tiny shape")
+    parser.add_argument("--demo-steps", type=int, default=2, help="timed steps per round, demo shape")
+    parser.add_argument("--demo-rounds", type=int, default=2, help="alternating rounds, demo shape")
+    parser.add_argument("--shapes", default="tiny,demo", help="comma-separated subset of tiny,demo")
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--group-size", type=int, default=4)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -194,60 +291,96 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.manual_seed(0)
-    # Alternate the two (ours, TRL, ours, TRL, ...) so a change in machine load hits both alike.
-    ours_steps: list[dict] = []
-    trl_steps: list[dict] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            ours_steps += run_ours(args, os.path.join(tmp, f"ours{r}"))
-            trl_steps += run_trl(args, os.path.join(tmp, f"trl{r}"))
-    ours, trl = _summary(ours_steps), _summary(trl_steps)
+    shapes = {s.strip() for s in args.shapes.split(",") if s.strip()}
     import trl as trl_pkg
 
-    result = {
-        "benchmark": "one GRPO step on the CPU, weakreward vs trl.GRPOTrainer",
-        "setup": {
-            "model": {"arch": "llama", **MODEL, "vocab": len(char_tokenizer())},
-            "prompts_per_step": args.prompts,
-            "group_size": args.group_size,
-            "max_new_tokens": args.new_tokens,
-            "beta": 0.0,
-            "loss": "token-mean (dapo)",
-            "timed_steps": args.steps * args.rounds,
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "load_avg_1m": os.getloadavg()[0],
-            "torch": torch.__version__,
-            "trl": trl_pkg.__version__,
-            "machine": platform.machine(),
-        },
-        "weakreward": ours,
-        "trl": trl,
-        # On a shared machine the fastest step is the least disturbed estimate (timeit's convention);
-        # the medians are kept for reference.
-        "ratio_best_step_s": ours["best_step_s"] / trl["best_step_s"],
-        "ratio_step_s": ours["step_s"] / trl["step_s"],
-        "ratio_cpu_s": ours["cpu_s"] / trl["cpu_s"],
-        "ratio_ms_per_completion_token": ours["ms_per_completion_token"] / trl["ms_per_completion_token"],
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
-    print(
-        json.dumps(
-            {
-                k: result[k]
-                for k in (
-                    "weakreward",
-                    "trl",
-                    "ratio_best_step_s",
-                    "ratio_step_s",
-                    "ratio_cpu_s",
-                    "ratio_ms_per_completion_token",
-                )
-            },
-            indent=2,
-        )
-    )
+    out_path = Path(args.out)
+    result: dict = json.loads(out_path.read_text()) if out_path.exists() else {}
+    result["benchmark"] = "one GRPO step on the CPU, weakreward vs trl.GRPOTrainer"
+    result["torch"], result["trl"] = torch.__version__, trl_pkg.__version__
+    with tempfile.TemporaryDirectory() as tmp:
+        if "tiny" in shapes:
+            load_before = os.getloadavg()
+            # Alternate the two (ours, TRL, ours, TRL, ...) so a change in machine load hits both alike.
+            ours_steps: list[dict] = []
+            trl_steps: list[dict] = []
+            for r in range(args.rounds):
+                ours_steps += run_ours(args, os.path.join(tmp, f"ours{r}"))
+                trl_steps += run_trl(args, os.path.join(tmp, f"trl{r}"))
+            ours, trl = _summary(ours_steps), _summary(trl_steps)
+            result.update(
+                {
+                    "setup": {
+                        "model": {"arch": "llama", **MODEL, "vocab": len(char_tokenizer())},
+                        "prompts_per_step": args.prompts,
+                        "group_size": args.group_size,
+                        "max_new_tokens": args.new_tokens,
+                        "beta": 0.0,
+                        "loss": "token-mean (dapo)",
+                        "timed_steps": args.steps * args.rounds,
+                        "torch_threads": torch.get_num_threads(),
+                        "cpu_count": os.cpu_count(),
+                        "load_avg_1m": load_before[0],
+                        "load_avg_before": load_before,
+                        "load_avg_after": os.getloadavg(),
+                        "torch": torch.__version__,
+                        "trl": trl_pkg.__version__,
+                        "machine": platform.machine(),
+                    },
+                    "weakreward": ours,
+                    "trl": trl,
+                    # On a shared machine the fastest step is the least disturbed estimate (timeit's
+                    # convention); the medians are kept for reference.
+                    "ratio_best_step_s": ours["best_step_s"] / trl["best_step_s"],
+                    "ratio_step_s": ours["step_s"] / trl["step_s"],
+                    "ratio_cpu_s": ours["cpu_s"] / trl["cpu_s"],
+                    "ratio_ms_per_completion_token": ours["ms_per_completion_token"] / trl["ms_per_completion_token"],
+                    "target_ratio": 0.5,
+                }
+            )
+            _write(out_path, result)
+            print(json.dumps({k: result[k] for k in ("ratio_best_step_s", "ratio_step_s", "ratio_cpu_s")}), flush=True)
+        if "demo" in shapes:
+            weights = save_demo_weights(os.path.join(tmp, "smollm2"))
+            demo_args = argparse.Namespace(**{**vars(args), "steps": args.demo_steps})
+            load_before = os.getloadavg()
+            ours_steps, trl_steps = [], []
+            for r in range(args.demo_rounds):
+                ours_steps += run_ours(demo_args, os.path.join(tmp, f"demo-ours{r}"), demo=weights)
+                print(f"demo round {r + 1}: ours {[round(s['step_s'], 2) for s in ours_steps]}", flush=True)
+                trl_steps += run_trl(demo_args, os.path.join(tmp, f"demo-trl{r}"), demo=weights)
+                print(f"demo round {r + 1}: trl {[round(s['step_s'], 2) for s in trl_steps]}", flush=True)
+            ours, trl = _summary(ours_steps), _summary(trl_steps)
+            result["demo"] = {
+                "setup": {
+                    "model": "SmolLM2-135M-Instruct (embedded GGUF dequantised, saved as safetensors)",
+                    "prompts_per_step": 4,
+                    "group_size": 6,
+                    "max_new_tokens": 16,
+                    "lora": DEMO_LORA,
+                    "lr": 5e-4,
+                    "beta": 0.0,
+                    "reward": "boxed answer == reference (the same function for both)",
+                    "timed_steps": args.demo_steps * args.demo_rounds,
+                    "torch_threads": torch.get_num_threads(),
+                    "load_avg_before": load_before,
+                    "load_avg_after": os.getloadavg(),
+                },
+                "weakreward": ours,
+                "trl": trl,
+                "ratio_best_step_s": ours["best_step_s"] / trl["best_step_s"],
+                "ratio_step_s": ours["step_s"] / trl["step_s"],
+            }
+            # TRL's step time over ours: > 1 means weakreward is faster (target >= 2).
+            result["demo_speedup_vs_trl"] = trl["step_s"] / ours["step_s"]
+            result["demo_speedup_vs_trl_best"] = trl["best_step_s"] / ours["best_step_s"]
+            _write(out_path, result)
+            print(json.dumps({k: result[k] for k in ("demo_speedup_vs_trl", "demo_speedup_vs_trl_best")}), flush=True)
+
+
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

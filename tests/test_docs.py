@@ -37,6 +37,7 @@ PUBLIC_SUBMODULES = (
     "weakreward.probes.faithfulness",
     "weakreward.probes.diversity",
     "weakreward.kernels",
+    "weakreward.rollout",
     "weakreward.adapters",
 )
 NAV_ORDER = [

@@ -10,7 +10,6 @@ from weakreward.data.sampling import scarce
 from weakreward.dynamics.tracker import SaturationTracker
 from weakreward.grpo.callbacks import Callback
 from weakreward.grpo.config import GRPOConfig, LoRAConfig
-from weakreward.grpo.engine import Generation, RolloutEngine
 from weakreward.grpo.trainer import GRPOTrainer
 from weakreward.kernels.token_stats import token_stats_from_logits
 from weakreward.rewards.base import Reward, RewardResult, Verdict, Verifier
@@ -26,6 +25,7 @@ from weakreward.rewards.numeric_match import NumericMatch
 from weakreward.rewards.random_reward import RandomReward
 from weakreward.rewards.reasoning_gym import ReasoningGymVerifier
 from weakreward.rewards.self_certainty import SelfCertainty
+from weakreward.rollout.engine import Generation, RolloutEngine
 from weakreward.rollouts import Rollouts, TokenStats
 
 __version__ = "0.1.0"

@@ -21,9 +21,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train SmolLM2-135M on arithmetic under a noisy reward (CPU, ~10 min)")
+    p = sub.add_parser("demo", help="train SmolLM2-135M on arithmetic under a noisy reward (CPU, about 4 min)")
     p.add_argument("--run-dir", default="runs/demo", help="output folder (default: runs/demo)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's 30)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's 24)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --run-dir")
     p.add_argument("--check", action="store_true", help="exit 1 unless reward and true accuracy both rose")

@@ -18,8 +18,6 @@ from pydantic import ValidationError
 
 from weakreward import GRPOConfig, GRPOTrainer, NoisyReward
 from weakreward.grpo.checkpoint import latest_checkpoint, list_checkpoints
-from weakreward.grpo.engine_factory import _ENGINE_MODULES, _ENGINES, make_engine, resolve_engine_name
-from weakreward.grpo.hf_engine import completion_mask
 from weakreward.grpo.metrics import read_metrics
 from weakreward.models import char_tokenizer, tiny_llama
 from weakreward.rewards.base import Reward, RewardResult
@@ -191,33 +189,6 @@ def test_problem_order_is_a_function_of_seed_and_step(tmp_path, tok):
     # Each pass over the 3 problems is a permutation of all of them.
     assert sorted(seen[:3]) == ["2", "5", "8"] and sorted(seen[3:6]) == ["2", "5", "8"]
     assert [p.answer for p in a.problems_for_step(2)] == seen[2:4]
-
-
-def test_completion_mask_stops_after_first_eos():
-    ids = torch.tensor([[7, 3, 3, 3], [3, 9, 9, 9], [5, 6, 7, 8]])
-    assert completion_mask(ids, [3]).tolist() == [
-        [True, True, False, False],
-        [True, False, False, False],
-        [True, True, True, True],
-    ]
-
-
-def test_missing_cuda_graph_engine_gives_clear_error(monkeypatch, tok):
-    monkeypatch.setitem(_ENGINE_MODULES, "cuda-graph", "weakreward.kernels._no_such_engine_module")
-    monkeypatch.delitem(_ENGINES, "cuda-graph", raising=False)  # registered if another test imported it
-    with pytest.raises(ValueError, match="engine=.cuda-graph. needs the module"):
-        make_engine("cuda-graph", tiny_llama(tok), tok, None)
-
-
-def test_auto_engine_picks_cuda_graph_only_on_cuda_for_supported_models(tok):
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    llama = tiny_llama(tok)
-    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2))
-    assert resolve_engine_name("auto", torch.device("cpu"), llama) == "hf"
-    assert resolve_engine_name("auto", torch.device("cuda"), llama) == "cuda-graph"
-    assert resolve_engine_name("auto", torch.device("cuda"), gpt2) == "hf"
-    assert resolve_engine_name("hf", torch.device("cuda"), llama) == "hf"
 
 
 # -- configuration ------------------------------------------------------------------------------

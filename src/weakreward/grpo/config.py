@@ -152,8 +152,10 @@ class GRPOConfig(BaseModel):
         description="auto: chat-message prompts go through the tokenizer's chat template, text prompts stay raw; "
         "always: text prompts become one user message too; never: messages are joined as raw text.",
     )
-    engine: Literal["auto", "hf", "cuda-graph"] = Field(
-        "auto", description='Rollout engine: "hf" wraps model.generate; "cuda-graph" is the static-cache CUDA loop.'
+    engine: Literal["auto", "static", "hf", "cuda-graph"] = Field(
+        "auto",
+        description='Rollout engine: "static" is the static-KV-cache engine (a CUDA graph on CUDA; "cuda-graph" is '
+        'an alias), "hf" wraps model.generate, "auto" picks "static" for the llama family and "hf" otherwise.',
     )
 
     # -- model --------------------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 One step, top to bottom (`GRPOTrainer.train_step`):
 
 1. **rollout**: ``prompts_per_step`` problems, each repeated ``group_size`` times, through the rollout
-   engine (``model.generate`` on the CPU);
-2. **token statistics**: one forward pass over prompt + completion gives the sampled tokens' log-probs
-   and `TokenStats` (entropy, self-certainty) via `token_stats_from_logits`, so proxy rewards cost
-   nothing extra; with one update per batch this forward's graph is kept and reused for the loss;
+   engine (`weakreward.rollout`: the static-KV engine for the llama family, which prefills each prompt
+   once per group; HF ``generate`` otherwise);
+2. **token statistics**: one forward pass over prompt + completion (each group's prompt computed once,
+   `completion_token_stats`) gives the sampled tokens' log-probs and `TokenStats` (entropy,
+   self-certainty), so proxy rewards cost nothing extra; with one update per batch this forward's graph
+   is kept and reused for the loss;
 3. **reward**: `Rollouts` → the training reward and every monitor reward (never trained on);
 4. **advantages**: group-normalised (`group_advantages`);
 5. **loss/backward**: clipped surrogate + β·KL(k3) (`policy_loss`), gradient accumulation over
@@ -44,14 +46,14 @@ from weakreward.grpo.checkpoint import (
     set_rng_state,
 )
 from weakreward.grpo.config import GRPOConfig
-from weakreward.grpo.engine import Generation, RolloutEngine
-from weakreward.grpo.engine_factory import make_engine
 from weakreward.grpo.evaluation import eval_metrics
+from weakreward.grpo.forward import completion_token_stats
 from weakreward.grpo.loss import group_advantages, policy_loss
 from weakreward.grpo.metrics import MetricsWriter, read_metrics
-from weakreward.kernels.token_stats import token_stats_from_logits
 from weakreward.models import chat_text
 from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rollout.engine import Generation, RolloutEngine
+from weakreward.rollout.selection import make_engine
 from weakreward.rollouts import Prompt, Rollouts, TokenStats, prompt_key
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -216,7 +218,7 @@ class GRPOTrainer:
             fused=on_cuda or None,  # one kernel for all parameters on CUDA; the default loop elsewhere
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.engine = engine if engine is not None else make_engine(cfg.engine, self.model, tokenizer, cfg, self.device)
+        self.engine = engine if engine is not None else make_engine(cfg.engine, self.model, tokenizer)
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self._prompt_cache: dict[str, list[int]] = {}
@@ -309,22 +311,19 @@ class GRPOTrainer:
 
     # -- forward passes ---------------------------------------------------------------------------
     def _token_stats(self, model: torch.nn.Module, gen: Generation, rows: slice, temperature: float) -> TokenStats:
-        """One forward over prompt + completion rows → `TokenStats` ``[b, T]`` (grad follows the mode)."""
-        p_ids, p_mask = gen.prompt_ids[rows], gen.prompt_mask[rows]
-        c_ids, c_mask = gen.completion_ids[rows], gen.completion_mask[rows]
-        ids = torch.cat([p_ids, c_ids], dim=1)
-        attn = torch.cat([p_mask, c_mask], dim=1)
-        # Positions as generate() assigned them to the left-padded prompts.
-        positions = (attn.long().cumsum(-1) - 1).clamp(min=0)
-        t = c_ids.shape[1]
+        """One forward over prompt + completion rows → `TokenStats` ``[b, T]`` (grad follows the mode);
+        each group's prompt is computed once (`completion_token_stats`)."""
         # On CUDA the forward runs under bf16 autocast over float32 master weights (updates of lr 1e-6
         # would vanish in bf16 parameters); on the CPU autocast is off.
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
-            out = model(
-                input_ids=ids, attention_mask=attn.long(), position_ids=positions, use_cache=False, logits_to_keep=t + 1
+            return completion_token_stats(
+                model,
+                gen.prompt_ids[rows],
+                gen.prompt_mask[rows],
+                gen.completion_ids[rows],
+                gen.completion_mask[rows],
+                temperature,
             )
-        logits = out.logits[:, -(t + 1) : -1]  # [b, T, V]: logits[:, i] predicts c_ids[:, i]
-        return token_stats_from_logits(logits, c_ids, c_mask, temperature)
 
     @torch.no_grad()
     def _reference_logprobs(self, gen: Generation, rows: slice) -> torch.Tensor:
@@ -332,6 +331,11 @@ class GRPOTrainer:
             return self._token_stats(self.ref_model, gen, rows, self.config.temperature).logprobs
         with self.model.disable_adapter():
             return self._token_stats(self.model, gen, rows, self.config.temperature).logprobs
+
+    def _reuse_forward(self, n_micro_batches: int) -> bool:
+        """Keep the statistics forward's graph for the loss (no second forward): with one update over one
+        micro-batch the loss's forward would be the same computation."""
+        return self.config.updates_per_batch == 1 and n_micro_batches == 1
 
     def _micro_batches(self, n: int) -> list[slice]:
         size = self.config.micro_batch_size or n
@@ -375,13 +379,11 @@ class GRPOTrainer:
         # (memory for speed: no second forward pass).
         t1 = time.perf_counter()
         minis = cfg.mini_batches(len(sampled) // n)
-        reuse_forward = (
-            n == g and cfg.updates_per_batch == 1 and len(minis) == 1 and len(self._micro_batches(len(sampled))) == 1
-        )
+        stat_batches = self._micro_batches(len(sampled))
+        reuse_forward = n == g and len(minis) == 1 and self._reuse_forward(len(stat_batches))
         with torch.set_grad_enabled(reuse_forward):
-            live_stats = [
-                self._token_stats(self.model, gen, rows, cfg.temperature) for rows in self._micro_batches(len(sampled))
-            ]
+            live_stats = [self._token_stats(self.model, gen, rows, cfg.temperature) for rows in stat_batches]
+        # sync: rewards read the statistics on the host (a copy that waits for the forward)
         stats = TokenStats(
             logprobs=torch.cat([s.logprobs.detach() for s in live_stats]).cpu(),
             entropy=torch.cat([s.entropy.detach() for s in live_stats]).cpu(),
@@ -421,7 +423,7 @@ class GRPOTrainer:
         for _update in range(cfg.updates_per_batch):
             for mini in minis:
                 batches = _shifted(self._micro_batches(mini.stop - mini.start), mini.start)
-                mini_tokens = float(mask[mini].sum())
+                mini_tokens = float(mask[mini].sum())  # sync: one host read per mini-batch; it scales each loss
                 totals = {
                     "total_tokens": mini_tokens,
                     "total_seqs": mini.stop - mini.start,
@@ -460,10 +462,11 @@ class GRPOTrainer:
                 # 6. clip / step -----------------------------------------------------------------
                 params = [p for _, p in self.trainable]
                 if cfg.grad_clip is not None:
+                    # sync: the norm is logged (once per optimizer step, after the backward has finished anyway)
                     grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
                 else:
                     norms = [p.grad.norm() for p in params if p.grad is not None]
-                    grad_norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
+                    grad_norm = float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0  # sync: logged
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
         lr = self.scheduler.get_last_lr()[0]

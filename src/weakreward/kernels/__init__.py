@@ -1,7 +1,8 @@
-"""Token statistics over the vocabulary and fast rollout engines, each with a plain-torch reference.
+"""Token statistics over the vocabulary (log-probs, entropy, self-certainty), each with a plain-torch
+reference. Rollout engines live in `weakreward.rollout`.
 
-`fused_token_stats`, `fused_linear_token_stats` (Triton) and `CudaGraphEngine` are imported on first
-use, so ``import weakreward`` never needs Triton.
+`fused_token_stats` and `fused_linear_token_stats` (Triton) are imported on first use, so
+``import weakreward`` never needs Triton.
 """
 
 from typing import Any
@@ -9,7 +10,6 @@ from typing import Any
 from weakreward.kernels.token_stats import reference_token_stats, token_stats_from_logits
 
 __all__ = [
-    "CudaGraphEngine",
     "fused_linear_token_stats",
     "fused_token_stats",
     "reference_token_stats",
@@ -26,8 +26,4 @@ def __getattr__(name: str) -> Any:
         from weakreward.kernels.fused_linear_stats import fused_linear_token_stats
 
         return fused_linear_token_stats
-    if name == "CudaGraphEngine":
-        from weakreward.kernels.cuda_graph_engine import CudaGraphEngine
-
-        return CudaGraphEngine
     raise AttributeError(f"module 'weakreward.kernels' has no attribute {name!r}")

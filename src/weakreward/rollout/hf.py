@@ -1,38 +1,12 @@
-"""`HFEngine`: the CPU (and portable) rollout engine, a thin wrapper around ``model.generate``."""
+"""`HFEngine`: the portable rollout engine, a thin wrapper around ``model.generate`` (any causal LM)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
 
-from weakreward.grpo.engine import Generation
-
-
-def completion_mask(completion_ids: torch.Tensor, eos_ids: Iterable[int]) -> torch.Tensor:
-    """``[B, T]`` bool, True at every token up to and including the first EOS of each row.
-
-    Examples:
-        >>> completion_mask(torch.tensor([[5, 2, 2], [5, 6, 7]]), [2]).tolist()
-        [[True, True, False], [True, True, True]]
-    """
-    eos = torch.zeros_like(completion_ids, dtype=torch.bool)
-    for e in eos_ids:
-        eos |= completion_ids == int(e)
-    # Tokens after the first EOS: an EOS occurred strictly before them.
-    seen_before = (torch.cumsum(eos.long(), dim=1) - eos.long()) > 0
-    return ~seen_before
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
-    ids: list[int] = []
-    for source in (getattr(model, "generation_config", None), tokenizer):
-        value = getattr(source, "eos_token_id", None)
-        if value is None:
-            continue
-        ids.extend(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
-    return sorted(set(ids))
+from weakreward.rollout.engine import Generation, completion_mask, eos_token_ids, pad_token_id
 
 
 class HFEngine:
@@ -61,9 +35,8 @@ class HFEngine:
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model = model
         self.tokenizer = tokenizer
-        self.eos_ids = _eos_ids(model, tokenizer)
-        pad = tokenizer.pad_token_id
-        self.pad_id = int(pad if pad is not None else (self.eos_ids[0] if self.eos_ids else 0))
+        self.eos_ids = eos_token_ids(model, tokenizer)
+        self.pad_id = pad_token_id(tokenizer, self.eos_ids)
 
     def _generation_config(self, max_new_tokens: int, temperature: float, top_p: float) -> Any:
         from transformers import GenerationConfig

@@ -1,39 +1,37 @@
-"""A rollout engine that replays one captured CUDA graph per generated token.
+"""`StaticEngine`: rollouts over a static KV cache for the llama family, the default engine.
 
-`CudaGraphEngine` implements the `weakreward.grpo.engine.RolloutEngine` protocol for the llama family
-(`supports` says which models). Per ``generate`` call:
+`StaticEngine` implements the `weakreward.rollout.engine.RolloutEngine` protocol for the models
+`supports` accepts. Per ``generate`` call:
 
 1. ``setup(B, L)``: preallocate the KV cache and state buffers (`StaticDecoder`) and, on CUDA, capture
-   one decode step as a ``torch.cuda.CUDAGraph``; idempotent, so a training run captures once.
-2. Prefill: one eager forward over the left-padded prompts writes cache slots ``0..P-1``.
-3. Decode: a Python loop that copies the sampled tokens into the graph's input buffer and replays the
-   graph; sampling stays on the device (``argmax(p / E)`` with ``E ~ Exp(1)``, i.e. the Gumbel-max
-   trick), finished rows emit the pad id, and the host looks at the EOS flags only every
-   ``eos_check_every`` steps (the one GPU→CPU sync in the loop).
+   one decode step as a ``torch.cuda.CUDAGraph`` (the CUDA-graph mode); idempotent, so a training run
+   captures once.
+2. Prefill: the rows of a GRPO group share their prompt, so each distinct prompt (a run of equal
+   consecutive rows) is run once and its KV cache is copied to the group's rows.
+3. Decode: a Python loop that copies the sampled tokens into the step's input buffer and runs (or, on
+   CUDA, replays) the step; sampling stays on the device (``argmax(p / E)`` with ``E ~ Exp(1)``, i.e. the
+   Gumbel-max trick), finished rows emit the pad id, and the loop ends when every row has ended (the host
+   looks at the EOS flags every step on the CPU, every ``eos_check_every`` steps on CUDA).
 
-On the CPU the same code runs eagerly (no capture), which is how it is tested. The engine reads the
-policy's parameters in place, so it follows the optimizer with no copy; LoRA adapters and a compute
-dtype other than the parameters' are served from snapshots refreshed by `CudaGraphEngine.sync_weights`
-(see `weakreward.kernels.static_decoder`).
-
-Importing this module registers the engine as ``GRPOConfig(engine="cuda-graph")``.
+On the CPU the same steps run eagerly, which is how it is tested. The engine reads the policy's
+parameters in place, so it follows the optimizer with no copy; LoRA adapters and a compute dtype other
+than the parameters' are served from snapshots refreshed by `StaticEngine.sync_weights` (see
+`weakreward.rollout.static_decoder`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from weakreward.grpo.engine import Generation
-from weakreward.grpo.engine_factory import register_engine
-from weakreward.kernels.static_decoder import StaticDecoder, unsupported_reason
+from weakreward.rollout.engine import Generation, eos_token_ids, pad_token_id, prompt_runs
+from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
 
 
 def supports(model: torch.nn.Module) -> bool:
-    """Whether `CudaGraphEngine` can run ``model`` (llama, SmolLM, Qwen2/2.5, Qwen3; plain or peft LoRA).
+    """Whether `StaticEngine` can run ``model`` (llama, SmolLM, Qwen2/2.5, Qwen3; plain or peft LoRA).
 
     Examples:
         >>> from weakreward.models import tiny_llama
@@ -79,8 +77,8 @@ def sample_tokens(
     return (probs / noise).argmax(-1)
 
 
-class CudaGraphEngine:
-    """Static-KV-cache rollouts with one CUDA-graph replay per token (eager on the CPU).
+class StaticEngine:
+    """Static-KV-cache rollouts, each prompt prefilled once per group; on CUDA one graph replay per token.
 
     Args:
         model: A supported HF causal LM (see `supports`), optionally wrapped by peft. Its parameters are
@@ -90,18 +88,21 @@ class CudaGraphEngine:
             A different one (e.g. ``torch.bfloat16`` for a float32 policy) serves snapshots refreshed by
             `sync_weights`.
         use_cuda_graph: Capture the decode step; default True on CUDA. False runs the same steps eagerly.
-        eos_check_every: Steps between the host checks for "every row finished" (each is a GPU→CPU sync).
+        eos_check_every: Steps between the host checks for "every row finished" (each is a GPU→CPU sync);
+            default 1 on the CPU (the check is free there) and 16 on CUDA.
         ignore_eos: Always generate ``max_new_tokens`` (benchmarks); EOS is then an ordinary token.
         length_bucket: The cache length is rounded up to a multiple of this, so prompts of slightly
             different lengths reuse one captured graph.
         compile: Compile the decode step with ``torch.compile`` (Inductor fuses the norms, RoPE and
             activations into a few kernels) before capturing it; costs compile time at the first
             ``setup``. Off by default: the plain step needs no compiler and warms up in about a second.
+        share_prompts: Prefill each run of equal consecutive prompt rows once and copy its KV cache to
+            the run's rows (a GRPO group). False prefills every row (the reference the tests compare to).
 
     Examples:
         >>> from weakreward.models import char_tokenizer, tiny_llama
         >>> tok = char_tokenizer()
-        >>> engine = CudaGraphEngine(tiny_llama(tok), tok)
+        >>> engine = StaticEngine(tiny_llama(tok), tok)
         >>> batch = tok(["1+1=", "2+2="], return_tensors="pt", padding=True)
         >>> out = engine.generate(batch["input_ids"], batch["attention_mask"], max_new_tokens=5,
         ...                       temperature=0.0, top_p=1.0)
@@ -116,12 +117,13 @@ class CudaGraphEngine:
         *,
         dtype: torch.dtype | None = None,
         use_cuda_graph: bool | None = None,
-        eos_check_every: int = 16,
+        eos_check_every: int | None = None,
         ignore_eos: bool = False,
         length_bucket: int = 128,
         compile: bool = False,
+        share_prompts: bool = True,
     ) -> None:
-        if eos_check_every < 1:
+        if eos_check_every is not None and eos_check_every < 1:
             raise ValueError(f"eos_check_every must be >= 1, got {eos_check_every}")
         if length_bucket < 1:
             raise ValueError(f"length_bucket must be >= 1, got {length_bucket}")
@@ -134,36 +136,23 @@ class CudaGraphEngine:
         if use_cuda_graph and self.device.type != "cuda":
             raise ValueError(f"use_cuda_graph=True needs a CUDA model, got device {self.device}")
         self.use_cuda_graph = use_cuda_graph
+        if eos_check_every is None:
+            eos_check_every = 16 if self.device.type == "cuda" else 1
         self.eos_check_every = eos_check_every
+        self.share_prompts = share_prompts
         self.ignore_eos = ignore_eos
         self.length_bucket = length_bucket
         self._step_fn = self.decoder.decode_step
         if compile:
             self._step_fn = torch.compile(self.decoder.decode_step, fullgraph=True, dynamic=False)
-        self.pad_id = self._pad_id(model, tokenizer)
-        self.eos_ids = [] if ignore_eos else self._eos_ids(model, tokenizer)
+        all_eos = eos_token_ids(model, tokenizer)
+        self.pad_id = pad_token_id(tokenizer, all_eos)
+        self.eos_ids = [] if ignore_eos else all_eos
         self._eos = torch.tensor(self.eos_ids or [-1], dtype=torch.long, device=self.device)
         self._graph: torch.cuda.CUDAGraph | None = None
         self._graph_logits: torch.Tensor | None = None
         self.capture_seconds = 0.0
         """Seconds the last setup spent on warm-up and graph capture (0 when nothing was captured)."""
-
-    @staticmethod
-    def _pad_id(model: torch.nn.Module, tokenizer: Any) -> int:
-        for value in (getattr(tokenizer, "pad_token_id", None), getattr(tokenizer, "eos_token_id", None)):
-            if value is not None:
-                return int(value)
-        raise ValueError("CudaGraphEngine needs a tokenizer with a pad_token_id (or an eos_token_id)")
-
-    @staticmethod
-    def _eos_ids(model: torch.nn.Module, tokenizer: Any) -> list[int]:
-        """Every EOS id of the generation config and the tokenizer (as the HF engine does)."""
-        ids: list[int] = []
-        for source in (getattr(model, "generation_config", None), tokenizer):
-            value: int | Sequence[int] | None = getattr(source, "eos_token_id", None)
-            if value is not None:
-                ids.extend(int(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
-        return sorted(set(ids))
 
     # -- setup and weights -----------------------------------------------------------------------------
 
@@ -259,8 +248,9 @@ class CudaGraphEngine:
         out_mask = torch.zeros(b, max_new_tokens, dtype=torch.bool, device=self.device)
         finished = torch.zeros(b, dtype=torch.bool, device=self.device)
         pad = torch.full((b,), self.pad_id, dtype=torch.long, device=self.device)
+        repeats = prompt_runs(ids, mask) if self.share_prompts else None
         with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-            logits = dec.prefill(ids, mask)
+            logits = dec.prefill(ids, mask, repeats=repeats)
             for t in range(max_new_tokens):
                 token = sample_tokens(logits, temperature, top_p, gen)
                 token = torch.where(finished, pad, token)
@@ -268,7 +258,7 @@ class CudaGraphEngine:
                 out_mask[:, t] = ~finished
                 if self.eos_ids:
                     finished |= (token[:, None] == self._eos[None, :]).any(-1)  # [B]; no host sync
-                    # sync: only every eos_check_every steps, never per token
+                    # sync: every eos_check_every steps (each step on the CPU, where it costs nothing)
                     if (t + 1) % self.eos_check_every == 0 and bool(finished.all()):
                         break
                 if t + 1 == max_new_tokens:
@@ -287,12 +277,3 @@ class CudaGraphEngine:
             completion_mask=out_mask,
             completions=completions,
         )
-
-
-def _engine_from_config(model: torch.nn.Module, tokenizer: Any, config: Any) -> CudaGraphEngine:
-    """The factory behind ``GRPOConfig(engine="cuda-graph")``: compute in the policy's own dtype, so
-    the parameters are shared with the trainer and nothing is copied between steps."""
-    return CudaGraphEngine(model, tokenizer)
-
-
-register_engine("cuda-graph", _engine_from_config)

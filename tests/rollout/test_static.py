@@ -1,12 +1,13 @@
-"""The static decoder and CUDA-graph rollout engine against Hugging Face, on tiny random models (CPU)."""
+"""The static decoder and the static rollout engine (CUDA-graph mode on CUDA) against Hugging Face, on tiny
+random models (CPU)."""
 
 import pytest
 import torch
 
-from weakreward.grpo.engine import Generation, RolloutEngine
-from weakreward.kernels.cuda_graph_engine import CudaGraphEngine, sample_tokens, supports
-from weakreward.kernels.static_decoder import StaticDecoder, unsupported_reason
 from weakreward.models import char_tokenizer, tiny_llama
+from weakreward.rollout.engine import Generation, RolloutEngine, prompt_runs
+from weakreward.rollout.static import StaticEngine, sample_tokens, supports
+from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
 
 ARCHITECTURES = {
     "llama": {},
@@ -74,7 +75,7 @@ def test_decode_steps_match_hf_full_forward(tok, arch):
 def test_greedy_matches_hf_generate_token_for_token(tok, arch):
     model = _model(tok, arch, seed=3)
     ids, mask = _batch(tok)
-    engine = CudaGraphEngine(model, tok, eos_check_every=4)
+    engine = StaticEngine(model, tok, eos_check_every=4)
     out = engine.generate(ids, mask, max_new_tokens=24, temperature=0.0, top_p=1.0)
     hf = model.generate(input_ids=ids, attention_mask=mask.long(), max_new_tokens=24, do_sample=False)
     ref = hf[:, ids.shape[1] :]
@@ -84,7 +85,7 @@ def test_greedy_matches_hf_generate_token_for_token(tok, arch):
 
 
 def test_engine_satisfies_rollout_protocol_and_generation_shapes(tok):
-    engine = CudaGraphEngine(_model(tok, "llama"), tok, ignore_eos=True)
+    engine = StaticEngine(_model(tok, "llama"), tok, ignore_eos=True)
     assert isinstance(engine, RolloutEngine)
     ids, mask = _batch(tok)
     out = engine.generate(ids, mask, max_new_tokens=7, temperature=1.0, top_p=0.9)
@@ -95,7 +96,7 @@ def test_engine_satisfies_rollout_protocol_and_generation_shapes(tok):
 
 
 def test_seeded_sampling_is_reproducible_and_seed_dependent(tok):
-    engine = CudaGraphEngine(_model(tok, "qwen2"), tok, ignore_eos=True)
+    engine = StaticEngine(_model(tok, "qwen2"), tok, ignore_eos=True)
     ids, mask = _batch(tok)
 
     def run(seed):
@@ -116,7 +117,7 @@ def _eos_heavy_model(tok):
 
 
 def test_rows_after_eos_are_padding_and_masked(tok):
-    engine = CudaGraphEngine(_eos_heavy_model(tok), tok, eos_check_every=3)
+    engine = StaticEngine(_eos_heavy_model(tok), tok, eos_check_every=3)
     ids, mask = _batch(tok, PROMPTS * 2)
     out = engine.generate(
         ids, mask, max_new_tokens=40, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(0)
@@ -136,7 +137,7 @@ def test_rows_after_eos_are_padding_and_masked(tok):
 
 
 def test_generation_stops_once_every_row_has_finished(tok):
-    engine = CudaGraphEngine(_eos_heavy_model(tok), tok, eos_check_every=2)
+    engine = StaticEngine(_eos_heavy_model(tok), tok, eos_check_every=2)
     ids, mask = _batch(tok)
     out = engine.generate(
         ids, mask, max_new_tokens=200, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(1)
@@ -146,7 +147,7 @@ def test_generation_stops_once_every_row_has_finished(tok):
 
 
 def test_ignore_eos_forces_full_length(tok):
-    engine = CudaGraphEngine(_eos_heavy_model(tok), tok, ignore_eos=True)
+    engine = StaticEngine(_eos_heavy_model(tok), tok, ignore_eos=True)
     ids, mask = _batch(tok)
     out = engine.generate(
         ids, mask, max_new_tokens=30, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(1)
@@ -157,7 +158,7 @@ def test_ignore_eos_forces_full_length(tok):
 
 def test_engine_follows_in_place_weight_updates_without_copies(tok):
     model = _model(tok, "llama")
-    engine = CudaGraphEngine(model, tok)
+    engine = StaticEngine(model, tok)
     assert engine.decoder.shares_all_weights
     ids, mask = _batch(tok)
     engine.setup(len(PROMPTS), ids.shape[1] + 4)
@@ -176,7 +177,7 @@ def test_lora_adapter_is_merged_into_a_snapshot_refreshed_by_sync_weights(tok):
         LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False),
     ).eval()
     assert supports(model)
-    engine = CudaGraphEngine(model, tok)
+    engine = StaticEngine(model, tok)
     assert not engine.decoder.shares_all_weights
     ids, mask = _batch(tok)
     engine.setup(len(PROMPTS), 64)
@@ -200,7 +201,7 @@ def test_lora_adapter_is_merged_into_a_snapshot_refreshed_by_sync_weights(tok):
 
 def test_compute_dtype_other_than_parameters_uses_refreshed_snapshot(tok):
     model = _model(tok, "llama")
-    engine = CudaGraphEngine(model, tok, dtype=torch.float64)
+    engine = StaticEngine(model, tok, dtype=torch.float64)
     ids, mask = _batch(tok)
     engine.setup(len(PROMPTS), 64)
     with torch.no_grad():
@@ -223,11 +224,11 @@ def test_unsupported_architectures_are_reported(tok):
     dynamic = _model(tok, "llama", rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0})
     assert not supports(dynamic) and "dynamic" in unsupported_reason(dynamic)
     with pytest.raises(ValueError, match="cannot run this model"):
-        CudaGraphEngine(gpt2, tok)
+        StaticEngine(gpt2, tok)
 
 
 def test_bad_arguments_raise_clear_errors(tok):
-    engine = CudaGraphEngine(_model(tok, "llama"), tok)
+    engine = StaticEngine(_model(tok, "llama"), tok)
     ids, mask = _batch(tok)
     with pytest.raises(ValueError, match="left-padded"):
         engine.generate(ids, mask.flip(-1), max_new_tokens=2, temperature=1.0, top_p=1.0)
@@ -236,11 +237,11 @@ def test_bad_arguments_raise_clear_errors(tok):
     with pytest.raises(ValueError, match="max_new_tokens"):
         engine.generate(ids, mask, max_new_tokens=0, temperature=1.0, top_p=1.0)
     with pytest.raises(ValueError, match="use_cuda_graph"):
-        CudaGraphEngine(_model(tok, "llama"), tok, use_cuda_graph=True)
+        StaticEngine(_model(tok, "llama"), tok, use_cuda_graph=True)
 
 
 def test_setup_is_idempotent_and_buckets_lengths(tok):
-    engine = CudaGraphEngine(_model(tok, "llama"), tok, length_bucket=32)
+    engine = StaticEngine(_model(tok, "llama"), tok, length_bucket=32)
     engine.setup(2, 40)
     cache = engine.decoder.k_cache
     assert cache.shape[3] == 64 and cache.shape[1] == 2
@@ -266,8 +267,8 @@ def test_top_p_sampling_never_leaves_the_nucleus():
 def test_graph_replay_matches_eager_decoding_on_cuda(tok):
     model = _model(tok, "qwen3").cuda()
     ids, mask = _batch(tok)
-    graphed = CudaGraphEngine(model, tok, use_cuda_graph=True)
-    eager = CudaGraphEngine(model, tok, use_cuda_graph=False)
+    graphed = StaticEngine(model, tok, use_cuda_graph=True)
+    eager = StaticEngine(model, tok, use_cuda_graph=False)
     a = graphed.generate(ids, mask, max_new_tokens=32, temperature=0.0, top_p=1.0)
     b = eager.generate(ids, mask, max_new_tokens=32, temperature=0.0, top_p=1.0)
     assert graphed.capture_seconds > 0
@@ -281,8 +282,55 @@ def test_graph_replay_matches_eager_decoding_on_cuda(tok):
 def test_compiled_decode_step_matches_plain_graph_on_cuda(tok):
     model = _model(tok, "llama").cuda()
     ids, mask = _batch(tok)
-    plain = CudaGraphEngine(model, tok).generate(ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0)
-    compiled = CudaGraphEngine(model, tok, compile=True).generate(
-        ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0
-    )
+    plain = StaticEngine(model, tok).generate(ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0)
+    compiled = StaticEngine(model, tok, compile=True).generate(ids, mask, max_new_tokens=16, temperature=0.0, top_p=1.0)
     assert torch.equal(plain.completion_ids, compiled.completion_ids)
+
+
+# -- prompts once per group -------------------------------------------------------------------------
+def _grouped_batch(tok, group=3):
+    """Three distinct left-padded prompts, each repeated ``group`` times (a GRPO batch)."""
+    return _batch(tok, [p for p in PROMPTS[:3] for _ in range(group)])
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_shared_prefill_greedy_matches_hf_generate_token_for_token(tok, arch):
+    model = _model(tok, arch, seed=3)
+    ids, mask = _grouped_batch(tok)
+    assert prompt_runs(ids, mask).tolist() == [3, 3, 3]
+    out = StaticEngine(model, tok).generate(ids, mask, max_new_tokens=20, temperature=0.0, top_p=1.0)
+    hf = model.generate(input_ids=ids, attention_mask=mask.long(), max_new_tokens=20, do_sample=False)
+    assert torch.equal(out.completion_ids, hf[:, ids.shape[1] :])
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_shared_prefill_samples_exactly_what_the_unshared_path_samples(tok, arch):
+    model = _model(tok, arch, seed=2)
+    ids, mask = _grouped_batch(tok, group=4)
+
+    def run(share):
+        engine = StaticEngine(model, tok, share_prompts=share)
+        g = torch.Generator().manual_seed(11)
+        return engine.generate(ids, mask, max_new_tokens=12, temperature=1.0, top_p=0.9, generator=g)
+
+    shared, unshared = run(True), run(False)
+    assert torch.equal(shared.completion_ids, unshared.completion_ids)
+    assert torch.equal(shared.completion_mask, unshared.completion_mask)
+    group = shared.completion_ids[:4]
+    assert len(set(map(tuple, group.tolist()))) > 1  # rows of one group still sample independently
+
+
+def test_shared_prefill_fills_the_cache_as_the_unshared_prefill_does(tok):
+    model = _model(tok, "qwen3", seed=4)
+    ids, mask = _grouped_batch(tok, group=2)
+    runs = prompt_runs(ids, mask)
+    shared, plain = StaticDecoder(model), StaticDecoder(model)
+    for dec in (shared, plain):
+        dec.setup(ids.shape[0], 64)
+    with torch.no_grad():
+        a = shared.prefill(ids, mask, repeats=runs)
+        b = plain.prefill(ids, mask)
+    torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+    p = ids.shape[1]
+    torch.testing.assert_close(shared.k_cache[:, :, :, :p], plain.k_cache[:, :, :, :p], atol=1e-6, rtol=1e-6)
+    assert torch.equal(shared.slot_valid, plain.slot_valid) and torch.equal(shared.positions, plain.positions)

@@ -295,7 +295,12 @@ class StaticDecoder:
     # -- prefill and decode ----------------------------------------------------------------------------
 
     def prefill(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, all_logits: bool = False
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        all_logits: bool = False,
+        repeats: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run the (left-padded) prompts, fill cache slots ``0..P-1`` and set the decode state.
 
@@ -303,9 +308,11 @@ class StaticDecoder:
             input_ids: ``[B, P]`` with ``B == batch_size`` and ``P < max_len``.
             attention_mask: ``[B, P]`` bool, True at real tokens; left padding only.
             all_logits: Return ``[B, P, V]`` logits for every position instead of ``[B, V]`` for the last.
+            repeats: ``[U]`` lengths of runs of identical consecutive rows (summing to ``B``): only the
+                first row of each run is computed and its cache, state and logits are copied to the run.
 
         Returns:
-            Logits in the compute dtype.
+            Logits in the compute dtype, one row per row of ``input_ids``.
         """
         b, p = input_ids.shape
         if b != self.batch_size or p >= self.max_len:
@@ -314,6 +321,11 @@ class StaticDecoder:
             )
         mask = attention_mask.to(device=self.device, dtype=torch.bool)
         ids = input_ids.to(self.device)
+        if repeats is not None:
+            repeats = repeats.to(self.device)
+            first = repeats.cumsum(0) - repeats  # [U] the first row of each run
+            ids, mask = ids[first], mask[first]
+            b = ids.shape[0]
         # Positions count real tokens, as Hugging Face's generate does for left padding.
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, P]
         cos, sin = self.cos[positions], self.sin[positions]  # [B, P, D]
@@ -326,18 +338,22 @@ class StaticDecoder:
         x = F.embedding(ids, self.embed.tensor)
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, _rms_norm(x, layer.ln_attn.tensor, self.eps), cos, sin)
-            self.k_cache[i, :, :, :p] = k
-            self.v_cache[i, :, :, :p] = v
+            self.k_cache[i, :, :, :p] = k if repeats is None else k.repeat_interleave(repeats, dim=0)
+            self.v_cache[i, :, :, :p] = v if repeats is None else v.repeat_interleave(repeats, dim=0)
             if group > 1:
                 k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B, H, P, D]
             x = x + F.linear(a.transpose(1, 2).reshape(b, p, -1), layer.wo.tensor, _t(layer.bo))
             x = self._mlp(layer, x)
+        logits = self._logits(x if all_logits else x[:, -1])
+        if repeats is not None:
+            mask, positions = mask.repeat_interleave(repeats, dim=0), positions.repeat_interleave(repeats, dim=0)
+            logits = logits.repeat_interleave(repeats, dim=0)
         self.slot_valid.zero_()
         self.slot_valid[:, :p] = mask
         self.cache_pos.fill_(p)
         self.positions.copy_(positions[:, -1] + 1)
-        return self._logits(x if all_logits else x[:, -1])
+        return logits
 
     def decode_step(self) -> torch.Tensor:
         """One token per row: reads ``tokens``, ``positions``, ``cache_pos``; writes the cache slot and

@@ -1,0 +1,28 @@
+"""Rollout engines: sampling completions from the current policy for the trainer.
+
+`StaticEngine` (the default for the llama family; a static KV cache, each prompt prefilled once per
+group, a CUDA-graph decode step on CUDA) and `HFEngine` (Hugging Face ``generate``, any causal LM) both
+implement `RolloutEngine` and return a `Generation`; `make_engine` picks one by name.
+"""
+
+from weakreward.rollout.engine import Generation, RolloutEngine, completion_mask, eos_token_ids, prompt_runs
+from weakreward.rollout.hf import HFEngine
+from weakreward.rollout.selection import make_engine, resolve_engine_name
+from weakreward.rollout.static import StaticEngine, sample_tokens, supports
+from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
+
+__all__ = [
+    "Generation",
+    "HFEngine",
+    "RolloutEngine",
+    "StaticDecoder",
+    "StaticEngine",
+    "completion_mask",
+    "eos_token_ids",
+    "make_engine",
+    "prompt_runs",
+    "resolve_engine_name",
+    "sample_tokens",
+    "supports",
+    "unsupported_reason",
+]

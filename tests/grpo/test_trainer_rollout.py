@@ -1,0 +1,103 @@
+"""The trainer's rollout phase: the static engine is the default, and a LoRA run on it keeps the engine's
+merged weights in step with the trained adapter after every optimizer step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from weakreward import GRPOConfig, GRPOTrainer
+from weakreward.models import char_tokenizer, tiny_llama
+from weakreward.rewards.base import Reward, RewardResult
+from weakreward.rollout.hf import HFEngine
+from weakreward.rollout.static import StaticEngine
+
+PROBLEMS = [{"prompt": p, "answer": None} for p in ("1+1=", "what is 22*3?", "x")]
+
+
+class DigitShare(Reward):
+    name = "digit_share"
+
+    def compute(self, rollouts):
+        return RewardResult(np.asarray([sum(ch.isdigit() for ch in c) / max(1, len(c)) for c in rollouts.completions]))
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return char_tokenizer()
+
+
+def _config(tmp_path, **kw):
+    base = dict(
+        steps=3,
+        group_size=4,
+        prompts_per_step=2,
+        max_new_tokens=8,
+        lr=5e-2,
+        beta=0.04,
+        run_dir=str(tmp_path / "run"),
+        progress=False,
+        lora={"r": 4, "alpha": 8.0},
+    )
+    base.update(kw)
+    return GRPOConfig(**base)
+
+
+def _engine_logits(engine: StaticEngine, ids, mask):
+    engine.setup(ids.shape[0], ids.shape[1] + 1)
+    with torch.no_grad():
+        return engine.decoder.prefill(ids, mask, all_logits=True)[mask]
+
+
+def _model_logits(model, ids, mask):
+    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask.long(), position_ids=positions).logits[mask]
+
+
+def test_lora_run_on_the_static_engine_syncs_the_adapter_every_step(tmp_path, tok):
+    trainer = GRPOTrainer(tiny_llama(tok, seed=1), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path))
+    engine = trainer.engine
+    assert isinstance(engine, StaticEngine) and not engine.decoder.shares_all_weights  # LoRA: merged snapshots
+    enc = tok(["1+1=", "what is 22*3?"], return_tensors="pt", padding=True)
+    ids, mask = enc.input_ids, enc.attention_mask.bool()
+    synced = []
+    original_sync = engine.sync_weights
+
+    def sync():
+        original_sync()
+        # Right after the sync the engine must compute what the trained model computes.
+        synced.append((_engine_logits(engine, ids, mask) - _model_logits(trainer.model, ids, mask)).abs().max())
+
+    engine.sync_weights = sync  # type: ignore[method-assign]
+    before = _engine_logits(engine, ids, mask)
+    history = trainer.train()
+    assert [m["step"] for m in history] == [1, 2, 3]
+    assert len(synced) == 3 and max(synced) < 1e-5
+    assert (_engine_logits(engine, ids, mask) - before).abs().max() > 1e-4  # the adapter did move the policy
+    assert all(np.isfinite(m["loss"]) and m["completion_len/mean"] > 0 for m in history)
+
+
+def test_without_the_sync_the_engine_would_sample_from_stale_weights(tmp_path, tok):
+    """The check above can fail: skipping the sync leaves the engine's snapshot behind the adapter."""
+    trainer = GRPOTrainer(tiny_llama(tok, seed=1), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path))
+    engine = trainer.engine
+    engine.sync_weights = lambda: None  # type: ignore[method-assign]
+    engine.decoder.refresh_weights = lambda: False  # type: ignore[method-assign]  # generate refreshes too
+    enc = tok(["1+1="], return_tensors="pt")
+    ids, mask = enc.input_ids, enc.attention_mask.bool()
+    trainer.train()
+    stale = (_engine_logits(engine, ids, mask) - _model_logits(trainer.model, ids, mask)).abs().max()
+    assert stale > 1e-4
+
+
+def test_default_engine_is_static_for_llama_and_hf_for_other_models(tmp_path, tok):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    llama = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, lora=None))
+    assert isinstance(llama.engine, StaticEngine)
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=1, n_head=2, n_positions=128))
+    other = GRPOTrainer(gpt2, DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, lora=None, steps=1))
+    assert isinstance(other.engine, HFEngine)
+    assert other.train()[0]["step"] == 1  # the fallback trains too (an unshared-prompt forward for GPT-2)
