@@ -280,15 +280,21 @@ def policy_loss(
         cap = -adv * dual_clip
         dual_active = (adv < 0) & (per_token > cap)
         per_token = torch.where(adv < 0, torch.minimum(per_token, cap), per_token)
-    totals = {
-        "total_tokens": total_tokens,
-        "total_seqs": total_seqs,
-        "max_tokens": max_tokens,
-        "micro_batches": micro_batches,
-    }
-    pg = aggregate(per_token, mask, agg, **totals)
+
+    def reduce(values: torch.Tensor) -> torch.Tensor:
+        return aggregate(
+            values,
+            mask,
+            agg,
+            total_tokens=total_tokens,
+            total_seqs=total_seqs,
+            max_tokens=max_tokens,
+            micro_batches=micro_batches,
+        )
+
+    pg = reduce(per_token)
     if ref_logprobs is not None:
-        kl = aggregate(kl_penalty(logprobs, ref_logprobs, kl_estimator), mask, agg, **totals)
+        kl = reduce(kl_penalty(logprobs, ref_logprobs, kl_estimator))
     else:
         kl = torch.zeros((), dtype=logprobs.dtype, device=logprobs.device)
     loss = pg + beta * kl if beta > 0 else pg

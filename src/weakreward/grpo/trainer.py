@@ -245,7 +245,7 @@ class GRPOTrainer:
             layers = list(range(max(0, n_layers - layers), n_layers))
         peft_config = LoraConfig(
             r=lora.r,
-            lora_alpha=lora.alpha,
+            lora_alpha=lora.alpha,  # type: ignore[arg-type]  # peft annotates int; it scales by any number
             lora_dropout=lora.dropout,
             target_modules=lora.target_modules,
             layers_to_transform=layers,

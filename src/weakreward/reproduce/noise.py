@@ -24,13 +24,16 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from weakreward import corrupt_labels, mine_wrong_answers
 from weakreward.data import Problem, corrupted_fraction
+from weakreward.dynamics import SaturationReport
 from weakreward.reproduce.report import (
     COLORS,
     Check,
+    Heldout,
     Line,
     Section,
     checks_table,
@@ -54,6 +57,16 @@ CLAIM = (
 GAMMAS = (0.0, 0.3, 0.5, 0.7)
 N_TRAIN = 64
 SMOKE_N_TRAIN = 4
+
+
+@dataclass
+class _Run:
+    """One γ's run as `analyse` reads it back."""
+
+    spec: RunSpec
+    rows: dict[int, dict[str, Any]]
+    held: Heldout
+    sat: SaturationReport
 
 
 def _fallback(problem: Problem) -> str:
@@ -123,52 +136,52 @@ def plan(exp: Experiment) -> list[RunSpec]:
 def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]) -> Section:
     s = exp.sizes
     m = len(exp.held_out) * s.eval_samples
-    runs = {}
+    runs: dict[float, _Run] = {}
     for spec in specs:
         rows = read_rows(exp.root / spec.name)
-        runs[spec.labels["gamma"]] = {
-            "spec": spec,
-            "rows": rows,
-            "held": heldout(rows, s.heldout_key, m),
-            "sat": exp.saturation_report(exp.root / spec.name),
-        }
+        runs[spec.labels["gamma"]] = _Run(
+            spec=spec,
+            rows=rows,
+            held=heldout(rows, s.heldout_key, m),
+            sat=exp.saturation_report(exp.root / spec.name),
+        )
     gammas = sorted(runs)
     clean = runs[gammas[0]]
     table_rows = []
     for g in gammas:
         r = runs[g]
-        _, rewards = series(r["rows"], "reward/mean")
-        _, true = series(r["rows"], "monitor/true/mean")
+        _, rewards = series(r.rows, "reward/mean")
+        _, true = series(r.rows, "monitor/true/mean")
         table_rows.append(
             (
                 f"{g:.1f}",
-                f"{r['spec'].labels['realised']:.2f}",
-                r["spec"].labels["fallback"],
+                f"{r.spec.labels['realised']:.2f}",
+                r.spec.labels["fallback"],
                 window_mean(rewards, 5, last=True),
                 window_mean(true, 5, last=True),
-                "not reached" if r["sat"].t_sat is None else r["sat"].t_sat,
-                r["held"].start,
-                r["held"].end,
-                r["held"].gain,
+                "not reached" if r.sat.t_sat is None else r.sat.t_sat,
+                r.held.start,
+                r.held.end,
+                r.held.gain,
             )
         )
 
-    clean_noise = margin(clean["held"].end, clean["held"].m_end, clean["held"].start, clean["held"].m_start)
+    clean_noise = margin(clean.held.end, clean.held.m_end, clean.held.start, clean.held.m_start)
     pre = [
         Check(
             "the clean run (γ = 0) gained held-out accuracy",
-            "pass" if clean["held"].gain > clean_noise else "fail",
-            f"gain {clean['held'].gain:+.3f}, margin {clean_noise:.3f}",
+            "pass" if clean.held.gain > clean_noise else "fail",
+            f"gain {clean.held.gain:+.3f}, margin {clean_noise:.3f}",
         )
     ]
-    t_sat = clean["sat"].t_sat
+    t_sat = clean.sat.t_sat
     generalising = t_sat is None or t_sat >= s.rapid_before
     tolerated = []
     for g in gammas:
-        h = runs[g]["held"]
+        h = runs[g].held
         own = margin(h.end, h.m_end, h.start, h.m_start)
-        vs_clean = margin(h.end, h.m_end, clean["held"].end, clean["held"].m_end)
-        ok = h.gain > own and h.end >= clean["held"].end - vs_clean
+        vs_clean = margin(h.end, h.m_end, clean.held.end, clean.held.m_end)
+        ok = h.gain > own and h.end >= clean.held.end - vs_clean
         if not ok:
             break
         tolerated.append(g)
@@ -188,11 +201,11 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
 
     lines = []
     for i, g in enumerate(gammas):
-        x, y = series(runs[g]["rows"], s.heldout_key, train_only=False)
+        x, y = series(runs[g].rows, s.heldout_key, train_only=False)
         lines.append(Line(f"γ = {g:.1f}", x, y, COLORS[i], "-", "o"))
     true_lines = []
     for i, g in enumerate(gammas):
-        x, y = series(runs[g]["rows"], "monitor/true/mean")
+        x, y = series(runs[g].rows, "monitor/true/mean")
         true_lines.append(Line(f"γ = {g:.1f}", x, smooth(y, s.smooth), COLORS[i]))
     figure(
         exp.root / "curves.png",
@@ -202,9 +215,9 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
         ],
         title="noisy labels: accuracy per γ",
     )
-    end = [runs[g]["held"].end for g in gammas]
-    bars = [margin(e, runs[g]["held"].m_end, e, runs[g]["held"].m_end) / 2 for g, e in zip(gammas, end)]
-    _end_figure(exp.root / "final.png", gammas, end, bars, clean["held"].start)
+    end = [runs[g].held.end for g in gammas]
+    bars = [margin(e, runs[g].held.m_end, e, runs[g].held.m_end) / 2 for g, e in zip(gammas, end)]
+    _end_figure(exp.root / "final.png", gammas, end, bars, clean.held.start)
 
     from weakreward.reproduce.probing import PROBE_COLUMNS
 

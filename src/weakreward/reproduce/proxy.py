@@ -22,12 +22,14 @@ Checks:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from weakreward import MajorityVote, RandomReward, Reward, SelfCertainty
 from weakreward.reproduce.report import (
     COLORS,
     Check,
+    Heldout,
     Line,
     Section,
     checks_table,
@@ -61,6 +63,14 @@ KEYS = {
 }
 
 
+@dataclass
+class _Run:
+    """One reward's run as `analyse` reads it back."""
+
+    rows: dict[int, dict[str, Any]]
+    held: Heldout
+
+
 def rewards(exp: Experiment) -> dict[str, Reward]:
     """The four training rewards."""
     return {
@@ -84,13 +94,13 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
     s = exp.sizes
     m = len(exp.held_out) * s.eval_samples
     w = max(1, s.steps // 8)
-    runs = {}
+    runs: dict[str, _Run] = {}
     for spec in specs:
         rows = read_rows(exp.root / spec.name)
-        runs[spec.name] = {"rows": rows, "held": heldout(rows, s.heldout_key, m)}
+        runs[spec.name] = _Run(rows=rows, held=heldout(rows, s.heldout_key, m))
 
     def first_last(name: str, key: str) -> tuple[float, float]:
-        _, y = series(runs[name]["rows"], key)
+        _, y = series(runs[name].rows, key)
         return window_mean(y, w, last=False), window_mean(y, w, last=True)
 
     table_rows = []
@@ -99,18 +109,18 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
         for key in KEYS:
             a, b = first_last(name, key)
             cells.append(f"{a:.3f} → {b:.3f}" if math.isfinite(a) and math.isfinite(b) else "n/a")
-        h = runs[name]["held"]
+        h = runs[name].held
         cells += [h.start, h.end, h.gain]
         table_rows.append(cells)
 
     def noise(name: str, other: str | None = None) -> float:
-        h = runs[name]["held"]
+        h = runs[name].held
         if other is None:
             return margin(h.end, h.m_end, h.start, h.m_start)
-        o = runs[other]["held"]
+        o = runs[other].held
         return margin(h.end, h.m_end, o.end, o.m_end)
 
-    true, rand = runs["true"]["held"], runs["random"]["held"]
+    true, rand = runs["true"].held, runs["random"].held
     pre = [
         Check(
             "the true verifier gained held-out accuracy",
@@ -124,13 +134,13 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
         ),
     ]
     label_acc, _ = first_last("majority", "monitor/majority/label_correct")
-    mv = runs["majority"]["held"]
+    mv = runs["majority"].held
     mv_noise = noise("majority")
     if math.isfinite(label_acc) and label_acc >= 0.5:
         mv_outcome, predicted = compare(mv.gain, mv_noise), "a gain"
     else:
         mv_outcome, predicted = ("fail" if mv.gain > mv_noise else "pass"), "no gain"
-    sc = runs["self_certainty"]["held"]
+    sc = runs["self_certainty"].held
     ent0, ent1 = first_last("self_certainty", "entropy")
     entropy_fell = math.isfinite(ent0) and math.isfinite(ent1) and ent1 <= 0.9 * ent0
     sc_noise = noise("self_certainty")
@@ -161,12 +171,12 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
     for key, title in KEYS.items():
         lines = []
         for i, name in enumerate(runs):
-            x, y = series(runs[name]["rows"], key)
+            x, y = series(runs[name].rows, key)
             lines.append(Line(name, x, smooth(y, s.smooth), COLORS[i]))
         panels.append((f"{title} ({s.smooth}-step mean)", key, lines))
     held_lines = []
     for i, name in enumerate(runs):
-        x, y = series(runs[name]["rows"], s.heldout_key, train_only=False)
+        x, y = series(runs[name].rows, s.heldout_key, train_only=False)
         held_lines.append(Line(name, x, y, COLORS[i], "-", "o"))
     panels.append(("held-out accuracy", s.heldout_key, held_lines))
     figure(exp.root / "curves.png", panels, title="proxy rewards: training curves", cols=3)

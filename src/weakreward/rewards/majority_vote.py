@@ -130,8 +130,8 @@ class MajorityVote(Reward):
                         reasons[i] = "below min_ratio"
                 elif winner is not None and self.score_by == "verify":
                     to_verify.append(i)
-                elif answers[i] is not None:
-                    agree = answers[i].strip() in members
+                elif (answer := answers[i]) is not None:
+                    agree = answer.strip() in members
                     scores[i] = 1.0 if agree else 0.0
                     reasons[i] = "agree" if agree else "disagree"
         if to_verify:

@@ -206,6 +206,7 @@ class StaticEngine:
     def _step_logits(self) -> torch.Tensor:
         if self._graph is not None:
             self._graph.replay()
+            assert self._graph_logits is not None, "set with the graph by _capture"
             return self._graph_logits
         return self._step_fn()
 

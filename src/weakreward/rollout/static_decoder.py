@@ -19,6 +19,7 @@ snapshot buffer holding ``W + Σ_adapters ΔW`` in the compute dtype, refreshed 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -92,7 +93,7 @@ class _WeightRef:
         value = self._param()
         if value is None or not _is_lora(self.module) or self.attr != "weight":
             return value
-        lora = self.module
+        lora = cast(Any, self.module)  # a peft LoRA layer: its adapter attributes are untyped
         if getattr(lora, "merged", False) or getattr(lora, "disable_adapters", False):
             return value
         for name in lora.active_adapters:
@@ -161,25 +162,29 @@ class StaticDecoder:
             raise ValueError(f"StaticDecoder cannot run this model: {reason}")
         self.model = model
         self.base = base_causal_lm(model)
-        config = self.base.config
+        config: Any = self.base.config  # an HF PretrainedConfig, reached through Module.__getattr__
         self.config = config
-        embed = self.base.model.embed_tokens.weight
-        self.device = embed.device
-        self.dtype = dtype or embed.dtype
-        self.num_layers = config.num_hidden_layers
-        self.num_heads = config.num_attention_heads
-        self.num_kv_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
-        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
-        self.eps = config.rms_norm_eps
+        embed: torch.Tensor = self._inner().embed_tokens.weight
+        self.device: torch.device = embed.device
+        self.dtype: torch.dtype = dtype or embed.dtype
+        self.num_layers: int = config.num_hidden_layers
+        self.num_heads: int = config.num_attention_heads
+        self.num_kv_heads: int = getattr(config, "num_key_value_heads", None) or self.num_heads
+        self.head_dim: int = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
+        self.eps: float = config.rms_norm_eps
         self.batch_size = 0
         self.max_len = 0
         self._bind_weights()
+
+    def _inner(self) -> Any:
+        """The base model's ``model`` submodule (embeddings, layers, norm, rotary), untyped as HF leaves it."""
+        return cast(Any, self.base.model)
 
     # -- weights ---------------------------------------------------------------------------------------
 
     def _bind_weights(self) -> None:
         dt = self.dtype
-        inner = self.base.model
+        inner = self._inner()
 
         def ref(module: torch.nn.Module, attr: str = "weight") -> _WeightRef:
             return _WeightRef(module, attr, dt)
@@ -188,7 +193,7 @@ class StaticDecoder:
             owner = module.base_layer if _is_lora(module) else module
             return ref(module, "bias") if getattr(owner, "bias", None) is not None else None
 
-        self.layers = []
+        self.layers: list[_Layer] = []
         for layer in inner.layers:
             attn, mlp = layer.self_attn, layer.mlp
             self.layers.append(
@@ -215,9 +220,12 @@ class StaticDecoder:
             )
         self.embed = ref(inner.embed_tokens)
         self.norm = ref(inner.norm)
-        self.lm_head = ref(self.base.lm_head)
-        self.lm_head_bias = bias(self.base.lm_head)
-        self._refs = [self.embed, self.norm, self.lm_head] + ([self.lm_head_bias] if self.lm_head_bias else [])
+        lm_head = cast(torch.nn.Module, self.base.lm_head)
+        self.lm_head = ref(lm_head)
+        self.lm_head_bias = bias(lm_head)
+        self._refs: list[_WeightRef] = [self.embed, self.norm, self.lm_head] + (
+            [self.lm_head_bias] if self.lm_head_bias else []
+        )
         for layer in self.layers:
             self._refs.extend(v for v in vars(layer).values() if v is not None)
 
@@ -261,7 +269,7 @@ class StaticDecoder:
     def _rope_tables(self, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin for positions ``0..max_len-1`` from the model's own rotary module (same formula and
         scaling as its forward), stored in the compute dtype as Hugging Face casts them."""
-        rotary = self.base.model.rotary_emb
+        rotary = self._inner().rotary_emb
         positions = torch.arange(max_len, device=self.device, dtype=torch.float32)
         freqs = positions[:, None] * rotary.inv_freq.to(device=self.device, dtype=torch.float32)[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
@@ -270,13 +278,16 @@ class StaticDecoder:
 
     # -- forward pieces --------------------------------------------------------------------------------
 
-    def _qkv(self, layer: _Layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    def _qkv(
+        self, layer: _Layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``h`` [B, T, C], ``cos``/``sin`` [B, T, D] → q [B, H, T, D], k and v [B, KV, T, D]."""
         b, t, _ = h.shape
         q = F.linear(h, layer.wq.tensor, _t(layer.bq)).view(b, t, self.num_heads, self.head_dim)
         k = F.linear(h, layer.wk.tensor, _t(layer.bk)).view(b, t, self.num_kv_heads, self.head_dim)
         v = F.linear(h, layer.wv.tensor, _t(layer.bv)).view(b, t, self.num_kv_heads, self.head_dim)
         if layer.q_norm is not None:
+            assert layer.k_norm is not None, "q_norm and k_norm come together (qwen3)"
             q = _rms_norm(q, layer.q_norm.tensor, self.eps)
             k = _rms_norm(k, layer.k_norm.tensor, self.eps)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
