@@ -108,9 +108,7 @@ def test_scorers_run_in_the_timeout_pool_and_a_hung_scorer_times_out(monkeypatch
     engine.write_text(
         "import time\nclass Engine:\n    def run(self, task, payload, options):\n        time.sleep(60)\n"
     )
-    from weakreward.rewards import reasoning_gym as rg_module
-
-    monkeypatch.setattr(rg_module, "ENGINE_FILE", str(engine))
+    monkeypatch.setattr(ReasoningGymVerifier, "engine_file", str(engine))
     with ReasoningGymVerifier("largest_island", timeout=1.0) as v:
         result = _score(v, ISLAND[:1], [r"\boxed{3}"])
         assert result.details["reason"] == ["timeout"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -96,12 +96,10 @@ class MathVerifier(PoolOwner, Verifier):
     screen: bool = True
     keep_thinking: bool = False
     name: str = "math_verify"
+    engine_file: ClassVar[str] = ENGINE_FILE
 
     def __post_init__(self) -> None:
         self._init_transient()
-
-    def _engine_file(self) -> str:
-        return ENGINE_FILE
 
     # -- verification ---------------------------------------------------------------------------
     @property

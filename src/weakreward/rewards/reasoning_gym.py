@@ -16,7 +16,7 @@ import importlib
 import math
 import os
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -115,6 +115,7 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
     timeout: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 10.0
     memory_limit_mb: Annotated[int, Field(ge=0)] = 0
     name: str = "reasoning_gym"
+    engine_file: ClassVar[str] = ENGINE_FILE
 
     @model_validator(mode="after")
     def _a_task_source(self) -> ReasoningGymVerifier:
@@ -132,9 +133,6 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
             except ValueError as e:
                 raise ValueError(f"ReasoningGymVerifier.task_name: reasoning-gym has no task {self.task_name!r}") from e
         self._init_transient()
-
-    def _engine_file(self) -> str:
-        return ENGINE_FILE
 
     @property
     def needs(self) -> frozenset[str]:

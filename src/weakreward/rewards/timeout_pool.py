@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, ClassVar
 
 from typing_extensions import Self  # typing.Self from Python 3.11
 
@@ -353,20 +353,18 @@ class PoolOwner:
     The pool is a plain attribute, not a field: `dataclasses.replace` and `dataclasses.asdict` see only
     the configuration, pickling keeps only the fields (a copy starts its own workers on first use), and
     the workers stop with `close`, when the owner is garbage-collected, or at exit. The owner has the
-    fields ``workers``, ``timeout`` and ``memory_limit_mb`` and names its engine file in `_engine_file`.
+    fields ``workers``, ``timeout`` and ``memory_limit_mb`` and names its worker's script in `engine_file`.
     """
 
     _pool: TimeoutPool
     workers: int
     timeout: float
     memory_limit_mb: int
-
-    def _engine_file(self) -> str:
-        raise NotImplementedError
+    engine_file: ClassVar[str]  # the worker script each subclass runs in the pool
 
     def _init_transient(self) -> None:
         pool = TimeoutPool(
-            self._engine_file(),
+            self.engine_file,
             workers=self.workers,
             timeout=float(self.timeout),
             memory_mb=self.memory_limit_mb,
