@@ -64,6 +64,12 @@ def tiny_llama(
 
     Args:
         tokenizer: Sets ``vocab_size`` and the special-token ids; defaults to `char_tokenizer`.
+        hidden_size: Model width (the MLP is twice as wide).
+        num_layers: Decoder layers.
+        num_heads: Attention heads, each ``hidden_size // num_heads`` wide for llama and qwen2 (qwen3's config
+            defaults ``head_dim`` to 128: pass ``head_dim=...`` for a small one).
+        num_kv_heads: Key/value heads (grouped-query attention when fewer than ``num_heads``).
+        seed: Seeds torch's global RNG before the weights are initialised (the global state changes).
         architecture: ``"llama"``, ``"qwen2"`` or ``"qwen3"``.
         **config_kwargs: Passed to the config (e.g. ``tie_word_embeddings=True``).
     """

@@ -38,6 +38,13 @@ def split_query(query: str, prompt: str) -> str:
     The response starts after the first occurrence of ``prompt`` in ``query``; when the prompt cannot
     be found (a tokenizer round trip changed it), the whole query is the response.
 
+    Args:
+        query: The decoded prompt + response, as OpenRLHF passes it (special tokens kept).
+        prompt: The prompt after the chat template; empty gives the whole query back.
+
+    Returns:
+        The text after the first occurrence of ``prompt`` in ``query``.
+
     Examples:
         >>> split_query("<pad>Q: 2+2?\\nA: \\\\boxed{4}<eos>", "Q: 2+2?\\nA: ")
         '\\\\boxed{4}<eos>'
@@ -102,7 +109,18 @@ class OpenRLHFReward:
         return f"OpenRLHFReward({self.reward!r})"
 
     def rollouts(self, queries: Sequence[str], prompts: Sequence[Any], labels: Sequence[Any] | None) -> Rollouts:
-        """The `Rollouts` that a call with these arguments scores."""
+        """The `Rollouts` that a call with these arguments scores.
+
+        Args:
+            queries: The decoded prompt + response of each completion; a non-string counts as empty.
+            prompts: The prompt of each query after the chat template (non-strings go through ``str``); it is
+                split off the query (`split_query`), and equal prompts form a group (split by ``group_size``).
+            labels: The ``--label_key`` column, one per query, parsed by `reference_text` (a JSON list of
+                strings gives its first entry); None gives no references.
+
+        Raises:
+            ValueError: ``queries``, ``prompts`` and ``labels`` differ in length.
+        """
         n = len(queries)
         labels = [None] * n if labels is None else list(labels)
         if len(prompts) != n or len(labels) != n:

@@ -211,7 +211,20 @@ class VerlReward:
         extra_info: Any = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """verl's per-sample ``compute_score``: one completion → ``{"score": float, ...}``."""
+        """verl's per-sample ``compute_score``: one completion → ``{"score": float, ...}``.
+
+        Args:
+            data_source: The dataset row's ``data_source``; it becomes the ``"data_source"`` extras column.
+            solution_str: The decoded response; a non-string counts as empty.
+            ground_truth: ``row["reward_model"]["ground_truth"]``, read by `reference_text` (a JSON list of
+                strings such as ``'["18"]'`` gives its first entry).
+            extra_info: ``row["extra_info"]`` (a dict, a JSON-object string or an Arrow map); its entries
+                become extras columns, and the first of ``group_keys`` found in it gives the group id.
+            **kwargs: Other arguments verl passes (``reward_kwargs``...); ignored.
+
+        Raises:
+            ValueError: The adapter was built with ``batch=True``, or the reward is a group reward.
+        """
         if self.batch is True:
             raise ValueError(
                 f"{self.__name__}: built with batch=True but called per sample; set "
@@ -233,7 +246,20 @@ class VerlReward:
         extra_infos: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> list[dict[str, Any]]:
-        """verl's batch ``compute_score``: a batch of completions → one dict per completion."""
+        """verl's batch ``compute_score``: a batch of completions → one dict per completion.
+
+        Args:
+            data_sources: Each completion's ``data_source``.
+            solution_strs: The decoded responses.
+            ground_truths: Each completion's ``ground_truth`` (as for `score_one`).
+            extra_infos: Each completion's ``extra_info`` (as for `score_one`); None gives None for each.
+            **kwargs: Other arguments verl passes (``reward_kwargs``, ``reward_router_address``...); ignored.
+
+        Raises:
+            ValueError: The adapter was built with ``batch=False``; a column's length differs from that of
+                ``solution_strs``; or, for a group reward with ``group_size`` set, a group's size is not a
+                multiple of it.
+        """
         if self.batch is False:
             raise ValueError(
                 f"{self.__name__}: built with batch=False but called with a batch; use "
@@ -267,6 +293,17 @@ class VerlReward:
         row: the canonical JSON of its ``data_source``, ``ground_truth`` and ``extra_info`` (without the
         per-rollout and per-step keys verl adds). Prompt-level noise (``NoisyReward(level="prompt")``)
         therefore stays fixed per row and across steps, as it does for the real prompt.
+
+        Args:
+            data_sources: Each completion's ``data_source``.
+            solution_strs: The decoded responses; a non-string counts as empty.
+            ground_truths: Each completion's ``ground_truth``, read by `reference_text` (a JSON list of
+                strings gives its first entry).
+            extra_infos: Each completion's ``extra_info``; its entries become `Rollouts.extras` columns.
+            prompts: The real prompts (text or chat messages); None uses ``extra_info["raw_prompt"]`` or the
+                stand-in described above.
+            group_ids: The group id of each completion; None takes it from the first of ``group_keys``
+                found in ``extra_info``, else the stand-in, split into blocks of ``group_size``.
         """
         infos = [_extra_info_dict(x) for x in extra_infos]
         keys: list[Hashable] = []

@@ -109,6 +109,8 @@ class GroupRewardManager(RewardManagerBase):
             ``reward.reward_kwargs.group_timeout_s`` (default 600).
         tokenizer: The policy's tokenizer (decodes the responses).
         compute_score: verl's wrapped custom reward function, which must be a `VerlReward`.
+        reward_router_address: Passed by verl's reward loop (the address of its reward-model router); ignored.
+        reward_model_tokenizer: Passed by verl's reward loop (the reward model's tokenizer); ignored.
     """
 
     def __init__(

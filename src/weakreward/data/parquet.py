@@ -258,6 +258,14 @@ def verl_row(row: Mapping[str, Any], position: int) -> dict[str, Any]:
       nested values become JSON text, so one Arrow type holds every row; ``original_ground_truth`` decoded.
     - ``difficulty``: an Arrow map becomes a struct. Other columns are kept.
 
+    Args:
+        row: One raw row of a paper file (as `load_verl_parquet` gives with ``raw=True``); not modified.
+        position: The row's index in its file, the ``extra_info["index"]`` where the row has neither
+            ``index`` nor ``source_index``.
+
+    Returns:
+        A new dict: the row with the columns above rewritten.
+
     Examples:
         >>> r = verl_row({"prompt": [{"role": "user", "content": "1+1?"}], "data_source": "graph",
         ...               "reward_model": {"ground_truth": '["2"]', "style": "rule"},

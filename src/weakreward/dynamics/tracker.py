@@ -173,9 +173,17 @@ class SaturationTracker(Callback):
                 self.update(row["step"], row)
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """Record the step's training reward (and any held-out metric in it); see `update`.
+
+        Args: as `Callback.on_step_end`.
+        """
         self.update(step, metrics)
 
     def on_evaluate(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """Record the evaluation's held-out metric; see `update`.
+
+        Args: as `Callback.on_evaluate`.
+        """
         self.update(step, metrics)
 
     def on_train_end(self, trainer: Any) -> None:

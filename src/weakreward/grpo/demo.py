@@ -63,6 +63,10 @@ class StepTable(Callback):
         self._print(" ".join(f"{c:>9}" for c in self.COLUMNS))
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """Print the step's row (a missing reward or true-accuracy value prints as NaN).
+
+        Args: as `Callback.on_step_end`.
+        """
         row = (
             f"{step:>9d}",
             f"{metrics.get('reward/mean', math.nan):>9.3f}",

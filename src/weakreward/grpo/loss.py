@@ -254,6 +254,10 @@ def policy_loss(
         kl_estimator: ``"k3"`` (default), ``"k1"`` or ``"k2"``.
         agg: Aggregation mode, see `aggregate`; ``total_*``, ``max_tokens`` and ``micro_batches`` are
             passed on to it.
+        total_tokens: ``N_tok`` of `aggregate` (the whole batch's masked tokens under accumulation).
+        total_seqs: ``N_seq`` of `aggregate` (the whole batch's completions).
+        max_tokens: The ``dr-grpo`` constant of `aggregate` (the generation budget).
+        micro_batches: The micro-batches of one optimizer step (``micro-token-mean``).
 
     Returns:
         `LossOutput`.

@@ -25,7 +25,10 @@ def token_stats(
     logits: torch.Tensor, token_ids: torch.Tensor, mask: torch.Tensor | None, temperature: float
 ) -> TokenStats:
     """`token_stats_from_logits` (same arguments): the fused Triton kernel for CUDA logits when Triton is
-    installed, else the plain-torch reference."""
+    installed, else the plain-torch reference. Here ``mask`` and ``temperature`` have no defaults.
+
+    Args: as `token_stats_from_logits`.
+    """
     if logits.is_cuda and triton_available():
         from weakreward.kernels.fused_stats import fused_token_stats
 

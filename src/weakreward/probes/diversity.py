@@ -206,6 +206,14 @@ class LLMStrategyJudge:
     judge error, is *unknown*: returned as None, which `cluster_strategies` treats as "different" and
     counts in `DiversityResult.unknown_pairs`.
 
+    Args:
+        judge: The judge model as ``prompt -> reply``; an exception it raises makes the pair unknown.
+        template: The prompt, with ``{a}`` and ``{b}`` replaced by the two responses (plain string
+            replacement, so other braces need no escaping).
+
+    Raises:
+        TypeError: when ``judge`` is not callable.
+
     Examples:
         >>> judge = LLMStrategyJudge(lambda p: "Both expand the product.\\nYes")
         >>> judge("expand", "expand again"), LLMStrategyJudge(lambda p: "unsure")("a", "b") is None

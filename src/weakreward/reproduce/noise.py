@@ -78,7 +78,16 @@ def _fallback(problem: Problem) -> str:
 
 
 def wrong_labels(exp: Experiment, problems: list[Problem]) -> dict[str, Any]:
-    """Mine each training problem's most frequent wrong answer from the starting model (cached)."""
+    """Mine each training problem's most frequent wrong answer from the starting model (cached).
+
+    Args:
+        exp: The finding's experiment: its starting model, verifier and sizes (``mining_samples`` samples
+            per problem); the result is cached in ``exp.root / "wrong_answers.json"`` and read back from there.
+        problems: The distinct training problems.
+
+    Returns:
+        ``{"wrong": {problem key: wrong answer or None}, "samples": samples per problem, "wall_s": seconds}``.
+    """
     path = exp.root / "wrong_answers.json"
     if path.exists():
         return json.loads(path.read_text())
@@ -105,7 +114,13 @@ def wrong_labels(exp: Experiment, problems: list[Problem]) -> dict[str, Any]:
 
 def noisy_set(problems: list[Problem], gamma: float, wrong: dict[str, str | None]) -> tuple[list[Problem], int]:
     """``problems`` with ``round(γ·n)`` labels replaced by mined wrong answers; returns the set and how
-    many replacement labels came from `_fallback` because too few problems had a mined one."""
+    many replacement labels came from `_fallback` because too few problems had a mined one.
+
+    Args:
+        problems: The training problems.
+        gamma: Fraction γ of the problems to corrupt, in ``[0, 1]`` (`weakreward.corrupt_labels`, seed 0).
+        wrong: The mined wrong answer per problem key (`wrong_labels`); None where none was mined.
+    """
     try:
         return corrupt_labels(problems, gamma, wrong_answer=wrong, seed=0), 0
     except ValueError:
@@ -134,6 +149,19 @@ def plan(exp: Experiment) -> list[RunSpec]:
 
 
 def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]) -> Section:
+    """The noisy-labels report: a table per γ, the regime and the tolerated γ*, figures, probes.
+
+    Reads each run's ``metrics.jsonl`` back from ``exp.root``, applies the module's checks by the verdict rule
+    (`weakreward.reproduce.report.verdict`) and writes ``curves.png`` and ``final.png`` into ``exp.root``.
+
+    Args:
+        exp: The finding's experiment (its sizes, held-out set and run folders).
+        results: Each run's ``result.json`` dict, as `Experiment.run` returned them (for the probes).
+        specs: The runs of `plan`, in the same order as ``results``.
+
+    Returns:
+        The finding's report `Section`.
+    """
     s = exp.sizes
     m = len(exp.held_out) * s.eval_samples
     runs: dict[float, _Run] = {}

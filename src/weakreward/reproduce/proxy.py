@@ -91,6 +91,19 @@ def plan(exp: Experiment) -> list[RunSpec]:
 
 
 def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]) -> Section:
+    """The proxy-rewards report: a table per reward, the majority-vote and self-certainty checks, figures, probes.
+
+    Reads each run's ``metrics.jsonl`` back from ``exp.root``, applies the module's checks by the verdict rule
+    (`weakreward.reproduce.report.verdict`) and writes ``curves.png`` into ``exp.root``.
+
+    Args:
+        exp: The finding's experiment (its sizes, held-out set and run folders).
+        results: Each run's ``result.json`` dict, as `Experiment.run` returned them (for the probes).
+        specs: The runs of `plan`, in the same order as ``results``.
+
+    Returns:
+        The finding's report `Section`.
+    """
     s = exp.sizes
     m = len(exp.held_out) * s.eval_samples
     w = max(1, s.steps // 8)

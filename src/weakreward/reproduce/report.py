@@ -74,7 +74,16 @@ def read_rows(folder: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
 def series(
     rows: Mapping[int, Mapping[str, Any]], key: str, *, train_only: bool = True
 ) -> tuple[list[int], list[float]]:
-    """The steps at which ``key`` was logged and its values (None → NaN)."""
+    """The steps at which ``key`` was logged and its values (None → NaN).
+
+    Args:
+        rows: A run's rows (`read_rows`).
+        key: The metric, e.g. ``"reward/mean"``.
+        train_only: Skip step 0 (the evaluation before training).
+
+    Returns:
+        ``(steps, values)``; a non-numeric value is NaN.
+    """
     steps, values = [], []
     for step, row in rows.items():
         if key in row and (step > 0 or not train_only):
@@ -85,7 +94,13 @@ def series(
 
 
 def window_mean(values: Sequence[float], width: int, *, last: bool) -> float:
-    """Mean of the first (or last) ``width`` finite values; NaN when none."""
+    """Mean of the first (or last) ``width`` finite values; NaN when none.
+
+    Args:
+        values: A curve (NaN entries are skipped before the window is taken).
+        width: Finite values averaged.
+        last: Average the last ``width`` values instead of the first.
+    """
     finite = [v for v in values if math.isfinite(v)]
     chunk = finite[-width:] if last else finite[:width]
     return float(np.mean(chunk)) if chunk else math.nan
@@ -106,7 +121,17 @@ class Heldout:
 
 
 def heldout(rows: Mapping[int, Mapping[str, Any]], key: str, samples_per_eval: int) -> Heldout:
-    """`Heldout` from a run's rows (``samples_per_eval`` = held-out problems × samples)."""
+    """`Heldout` from a run's rows (``samples_per_eval`` = held-out problems × samples).
+
+    Args:
+        rows: A run's rows (`read_rows`).
+        key: The held-out metric, e.g. ``"eval/avg@2"``.
+        samples_per_eval: Samples behind one evaluation: ``m_start``, and ``m_end`` per evaluation averaged.
+
+    Returns:
+        Start: the step-0 evaluation (else the first finite one); end: the mean of the last two finite
+        evaluations (the only one where there is one); NaN where there is none.
+    """
     steps, values = series(rows, key, train_only=False)
     pairs = [(s, v) for s, v in zip(steps, values) if math.isfinite(v)]
     start = next((v for s, v in pairs if s == 0), pairs[0][1] if pairs else math.nan)
@@ -119,6 +144,15 @@ def margin(p1: float, m1: int, p2: float, m2: int) -> float:
     """Two binomial standard errors of ``p1 − p2`` (the noise margin of the verdict rule).
 
     Each ``p`` is smoothed to ``(p·m + 1) / (m + 2)`` first, so the margin is never 0 at ``p = 0`` or 1.
+
+    Args:
+        p1: The first accuracy, in ``[0, 1]``.
+        m1: Samples behind ``p1`` (values below 1 count as 1).
+        p2: The second accuracy.
+        m2: Samples behind ``p2``.
+
+    Returns:
+        The margin; NaN when ``p1`` or ``p2`` is not finite.
 
     Examples:
         >>> round(margin(0.3, 80, 0.3, 80), 3)  # 2·sqrt(2 · p'(1 − p') / 80), p' = 25/82
@@ -135,6 +169,10 @@ def margin(p1: float, m1: int, p2: float, m2: int) -> float:
 
 def compare(diff: float, noise: float) -> str:
     """``pass`` if ``diff`` exceeds ``noise``, ``fail`` if it is below ``−noise``, else ``unclear``.
+
+    Args:
+        diff: The measured difference, signed so that positive is the paper's direction.
+        noise: Its noise margin (e.g. `margin`); a NaN on either side is ``unclear``.
 
     Examples:
         >>> compare(0.2, 0.1), compare(-0.2, 0.1), compare(0.05, 0.1), compare(float("nan"), 0.1)
@@ -180,6 +218,13 @@ class Check:
 def verdict(preconditions: Sequence[Check], checks: Sequence[Check]) -> tuple[str, str]:
     """The verdict and its reason by the module's rule.
 
+    Args:
+        preconditions: Checks that must all pass (be met) for any verdict but **inconclusive**.
+        checks: The finding's checks.
+
+    Returns:
+        ``(verdict, reason)``: one of `VERDICTS`, and the checks that decided it.
+
     Examples:
         >>> ok = Check("learned", "pass", "")
         >>> verdict([ok], [Check("a", "pass", ""), Check("b", "pass", "")])[0]
@@ -205,7 +250,12 @@ def verdict(preconditions: Sequence[Check], checks: Sequence[Check]) -> tuple[st
 
 
 def fmt(x: Any, digits: int = 3) -> str:
-    """A table cell: numbers rounded, None / NaN as ``n/a``."""
+    """A table cell: numbers rounded, None / NaN as ``n/a``.
+
+    Args:
+        x: The value; a bool is ``yes`` / ``no``, a float is rounded, anything else goes through ``str``.
+        digits: Decimals of a float.
+    """
     if x is None:
         return "n/a"
     if isinstance(x, bool):
@@ -216,13 +266,24 @@ def fmt(x: Any, digits: int = 3) -> str:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A markdown table."""
+    """A markdown table.
+
+    Args:
+        headers: The column names.
+        rows: The rows, each cell formatted by `fmt`.
+    """
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
 def checks_table(preconditions: Sequence[Check], checks: Sequence[Check]) -> str:
+    """A finding's preconditions and checks as one markdown table (kind, test, outcome, numbers).
+
+    Args:
+        preconditions: The finding's preconditions (listed first).
+        checks: Its checks.
+    """
     rows = [("precondition", c.name, c.outcome, c.detail) for c in preconditions]
     rows += [("check", c.name, c.outcome, c.detail) for c in checks]
     return table(["kind", "test", "outcome", "numbers"], rows)
@@ -260,7 +321,15 @@ def settings_table(settings: Mapping[str, Any]) -> str:
 
 
 def write_section(folder: Path, section: Section) -> Path:
-    """Write ``section.json`` and the folder's own ``report.md`` (figures linked next to it)."""
+    """Write ``section.json`` and the folder's own ``report.md`` (figures linked next to it).
+
+    Args:
+        folder: The finding's folder, which holds its figures; both files are overwritten there.
+        section: The finding's report.
+
+    Returns:
+        The path of ``report.md``.
+    """
     (folder / "section.json").write_text(json.dumps(asdict(section), indent=2), encoding="utf-8")
     text = (
         f"# weakreward reproduce {section.finding}\n\n"
@@ -280,6 +349,13 @@ def combined_report(root: str | os.PathLike[str], out: str | os.PathLike[str]) -
 
     Reads ``root/<finding>/section.json`` for each finding that has one, copies its figures into a folder
     named after ``out`` (``docs/reproduction.md`` → ``docs/reproduction/``), and links them from there.
+
+    Args:
+        root: The folder holding one subfolder per finished command (``root/scarce``, ...).
+        out: The markdown file to write (overwritten; its folder is created).
+
+    Returns:
+        ``out``.
 
     Raises:
         FileNotFoundError: no finding under ``root`` has finished.
@@ -338,7 +414,15 @@ class Line:
 
 
 def smooth(values: Sequence[float], width: int) -> list[float]:
-    """Trailing moving average over finite values (for plotting noisy per-step rewards)."""
+    """Trailing moving average over finite values (for plotting noisy per-step rewards).
+
+    Args:
+        values: The curve.
+        width: Points averaged, this one and up to ``width − 1`` before it (NaN ones skipped).
+
+    Returns:
+        One value per point; NaN where the window holds no finite value.
+    """
     out = []
     for i in range(len(values)):
         chunk = [v for v in values[max(0, i - width + 1) : i + 1] if math.isfinite(v)]
@@ -347,7 +431,17 @@ def smooth(values: Sequence[float], width: int) -> list[float]:
 
 
 def figure(path: Path, panels: Sequence[tuple[str, str, Sequence[Line]]], *, title: str = "", cols: int = 2) -> Path:
-    """A PNG grid of line panels ``(title, y label, lines)`` on the Agg canvas (no pyplot state)."""
+    """A PNG grid of line panels ``(title, y label, lines)`` on the Agg canvas (no pyplot state).
+
+    Args:
+        path: The PNG to write (its folder is created).
+        panels: One ``(title, y label, lines)`` per panel, filled row by row; the x axis is the step.
+        title: The figure's title; empty for none.
+        cols: Panels per row.
+
+    Returns:
+        ``path``.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

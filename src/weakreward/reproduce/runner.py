@@ -88,7 +88,12 @@ class Sizes:
         return f"eval/avg@{self.eval_samples}"
 
     def grpo_config(self, run_dir: Path, seed: int) -> GRPOConfig:
-        """The trainer's config of one run (the demo's LoRA setting; no KL term, as in the demo)."""
+        """The trainer's config of one run (the demo's LoRA setting; no KL term, as in the demo).
+
+        Args:
+            run_dir: The run's folder (metrics, checkpoints); an existing checkpoint there is resumed.
+            seed: The run's seed (sampling, problem order, LoRA init).
+        """
         return GRPOConfig(
             steps=self.steps,
             prompts_per_step=self.prompts_per_step,
@@ -139,6 +144,17 @@ def arithmetic_split(max_operand: int, eval_size: int, seed: int = 0) -> tuple[l
 
     The split is fixed (``seed``), the same for every run and seed, so held-out curves are comparable.
 
+    Args:
+        max_operand: Operands of ``a ± b`` lie in ``1..max_operand``.
+        eval_size: Problems in the held-out set.
+        seed: Seed of the problem draw and of the shuffle that makes the split.
+
+    Returns:
+        ``(training pool, held-out set)``.
+
+    Raises:
+        ValueError: when ``eval_size`` leaves no training problems.
+
     Examples:
         >>> pool, held_out = arithmetic_split(10, 40)
         >>> len(pool) + len(held_out), len({p.key for p in pool} & {p.key for p in held_out})
@@ -156,7 +172,14 @@ def arithmetic_split(max_operand: int, eval_size: int, seed: int = 0) -> tuple[l
 
 
 def training_set(pool: Sequence[Problem], n: int, seed: int, batch: int) -> list[Problem]:
-    """``n`` distinct problems from ``pool`` (the paper's sampler), repeated to fill a batch."""
+    """``n`` distinct problems from ``pool`` (the paper's sampler), repeated to fill a batch.
+
+    Args:
+        pool: The training pool.
+        n: Distinct problems to draw.
+        seed: Seed of the draw (`weakreward.data.scarce`).
+        batch: Prompts per step: fewer than ``batch`` problems are tiled in order up to ``batch`` rows.
+    """
     return scarce(pool, n, seed=seed, repeat_to=batch)
 
 
@@ -185,7 +208,12 @@ class TrueAccuracy(Reward):
 
 
 def render(tokenizer: Any, prompt: Any) -> str:
-    """A prompt as the trainer feeds it: chat messages through the tokenizer's chat template."""
+    """A prompt as the trainer feeds it: chat messages through the tokenizer's chat template.
+
+    Args:
+        tokenizer: The model's tokenizer (its chat template is used for messages).
+        prompt: Plain text (returned as is) or a list of chat messages.
+    """
     if isinstance(prompt, str):
         return prompt
     return tokenizer.apply_chat_template([dict(m) for m in prompt], add_generation_prompt=True, tokenize=False)
@@ -194,7 +222,17 @@ def render(tokenizer: Any, prompt: Any) -> str:
 def sample(
     model: Any, tokenizer: Any, prompts: Sequence[Any], n: int, *, max_new_tokens: int, seed: int, batch: int = 24
 ) -> list[list[str]]:
-    """``n`` completions per prompt at temperature 1 (plain ``model.generate``), as ``[prompt][sample]``."""
+    """``n`` completions per prompt at temperature 1 (plain ``model.generate``), as ``[prompt][sample]``.
+
+    Args:
+        model: The causal LM to sample from.
+        tokenizer: Its tokenizer; left padding is set for the call and restored after it.
+        prompts: Text or chat-message prompts (`render`).
+        n: Completions per prompt.
+        max_new_tokens: Longest completion, in tokens.
+        seed: Seeds torch's global RNG before sampling (the call is reproducible, the global state changes).
+        batch: Rows per ``generate`` call (the ``len(prompts) × n`` rows are split into chunks of this size).
+    """
     import torch
 
     texts = [render(tokenizer, p) for p in prompts for _ in range(n)]
@@ -245,7 +283,17 @@ class RunSpec:
 
 def fingerprint(spec: RunSpec, sizes: Sizes, model: str, monitors: Mapping[str, Reward] | None = None) -> str:
     """A hash of everything that makes a run what it is (not its name): a rerun with other settings must
-    not resume it, and a run another finding already made with the same settings is copied, not redone."""
+    not resume it, and a run another finding already made with the same settings is copied, not redone.
+
+    Args:
+        spec: The run (its reward, training problems and seed count; its name and labels do not).
+        sizes: The run's sizes.
+        model: The starting model's name.
+        monitors: The monitor rewards logged on the run; None for none.
+
+    Returns:
+        16 hex digits of a SHA-256 over those settings.
+    """
     blob = json.dumps(
         {
             "reward": repr(spec.reward),
@@ -275,7 +323,14 @@ def _fmt_s(seconds: float) -> str:
 
 class Progress(Callback):
     """One line per step on stderr with the run, the curves so far, the elapsed time and an ETA over the
-    whole command (remaining steps × the seconds per step measured in this invocation)."""
+    whole command (remaining steps × the seconds per step measured in this invocation).
+
+    Args:
+        finding: The finding's name, the ``[...]`` prefix of each line.
+        total_steps: Steps of every run of the command, for the ETA.
+        done_steps: Steps already done (by earlier invocations), counted towards ``total_steps``.
+        stream: Where the lines go; None is stderr.
+    """
 
     def __init__(self, finding: str, total_steps: int, done_steps: int, stream: TextIO | None = None) -> None:
         self.finding = finding
@@ -294,6 +349,13 @@ class Progress(Callback):
         print(text, file=self.stream or sys.stderr, flush=True)
 
     def start_run(self, label: str, wall_file: Path) -> None:
+        """Begin reporting one run: its lines carry ``label``, and its wall time accrues to ``wall_file``.
+
+        Args:
+            label: The run's name in each line.
+            wall_file: The run's JSON file ``{"wall_s": ...}``; an existing one (a resumed run) is added to,
+                and it is rewritten atomically as the time accrues (at each step, for instance).
+        """
         self.label = label
         self.wall_file = wall_file
         self.wall_s = json.loads(wall_file.read_text())["wall_s"] if wall_file.exists() else 0.0
@@ -308,12 +370,22 @@ class Progress(Callback):
             _atomic_write(self.wall_file, json.dumps({"wall_s": round(self.wall_s, 1)}))
 
     def on_evaluate(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """Keep the held-out ``eval/avg@...`` value for the next lines; print a line for the evaluation
+        before training (step 0).
+
+        Args: as `Callback.on_evaluate`.
+        """
         self.last_heldout = next((v for k, v in metrics.items() if k.startswith("eval/avg@")), math.nan)
         if step == 0:
             self._tick_wall()
             self.print(f"[{self.finding}] {self.label} step 0: held-out {self.last_heldout:.3f}")
 
     def on_step_end(self, trainer: Any, step: int, metrics: dict[str, Any]) -> None:
+        """Print the step's line (reward, true accuracy, last held-out value, steps done, elapsed, ETA) and
+        add its wall time to the run's file.
+
+        Args: as `Callback.on_step_end`.
+        """
         self._tick_wall()
         self.done += 1
         self.steps_here += 1
@@ -409,7 +481,17 @@ class Experiment:
 
     # -- one run -----------------------------------------------------------------------------------
     def run(self, spec: RunSpec, index: int) -> dict[str, Any]:
-        """Train, evaluate and probe ``spec`` (or load its finished result); returns ``result.json``'s dict."""
+        """Train, evaluate and probe ``spec`` (or load its finished result); returns ``result.json``'s dict.
+
+        A run that another command's folder already finished with the same `fingerprint` is copied instead.
+
+        Args:
+            spec: The run to make.
+            index: Its 1-based position among the command's runs, shown in the progress lines.
+
+        Raises:
+            RuntimeError: when the run's folder holds a run made with other settings (another fingerprint).
+        """
         from weakreward.reproduce.probing import probe
 
         folder = self.root / spec.name
@@ -555,7 +637,16 @@ class Timing:
         return sizes.steps * self.step_s + evals * self.eval_s + self.probe_s
 
     def command_s(self, sizes: Sizes, runs: int, *, mining: bool = False) -> float:
-        """Estimated wall time of one command: its runs, the base probes, the model load (and mining)."""
+        """Estimated wall time of one command: its runs, the base probes, the model load (and mining).
+
+        Args:
+            sizes: The sizes of each run.
+            runs: Runs the command trains.
+            mining: Add the wrong-label mining (the noise finding).
+
+        Returns:
+            Seconds.
+        """
         return runs * self.run_s(sizes) + self.probe_s + self.load_s + (self.mining_s if mining else 0.0)
 
 
@@ -566,7 +657,17 @@ docstring)."""
 
 
 def budget(sizes: Sizes, runs: int, *, mining: bool = False, timing: Timing = MEASURED) -> str:
-    """The budget arithmetic of one command, as the report states it."""
+    """The budget arithmetic of one command, as the report states it.
+
+    Args:
+        sizes: The sizes of each run.
+        runs: Runs the command trains.
+        mining: Add the wrong-label mining (the noise finding).
+        timing: The per-part seconds the estimate uses.
+
+    Returns:
+        One line, ``"<runs> runs x (...) + ... = <total> min"``.
+    """
     evals = sizes.steps // sizes.eval_every + 1 + (sizes.steps % sizes.eval_every != 0)
     run = timing.run_s(sizes)
     total = timing.command_s(sizes, runs, mining=mining)
@@ -578,7 +679,15 @@ def budget(sizes: Sizes, runs: int, *, mining: bool = False, timing: Timing = ME
 
 
 def settings(exp: Experiment, seeds: Sequence[int]) -> dict[str, Any]:
-    """The settings table of a report."""
+    """The settings table of a report.
+
+    Args:
+        exp: The finding's experiment (its sizes, model name, pool and held-out set).
+        seeds: The seeds of its runs.
+
+    Returns:
+        ``{setting: description}``, in the report's order.
+    """
     s = exp.sizes
     return {
         "model": f"{exp.model_name} (LoRA r={s.lora_r}, alpha={2 * s.lora_r}, top {s.lora_layers} layers; no KL)",

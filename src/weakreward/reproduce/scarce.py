@@ -71,6 +71,19 @@ def _t(report: SaturationReport, steps: int) -> int:
 
 
 def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]) -> Section:
+    """The scarce-data report: a table per (N, seed), the saturation and generalisation checks, figures, probes.
+
+    Reads each run's ``metrics.jsonl`` back from ``exp.root``, applies the module's checks by the verdict rule
+    (`weakreward.reproduce.report.verdict`) and writes ``curves.png`` into ``exp.root``.
+
+    Args:
+        exp: The finding's experiment (its sizes, held-out set and run folders).
+        results: Each run's ``result.json`` dict, as `Experiment.run` returned them (for the probes).
+        specs: The runs of `plan`, in the same order as ``results``.
+
+    Returns:
+        The finding's report `Section`.
+    """
     s = exp.sizes
     m = len(exp.held_out) * s.eval_samples
     ns = sorted({spec.labels["N"] for spec in specs})

@@ -53,6 +53,14 @@ def safe_compare(verifier: Verifier, golds: Sequence[str], answers: Sequence[str
     One batched call first (a process-pool verifier runs the pairs in parallel); only if it raises or
     returns the wrong number of verdicts are the pairs retried one by one, to isolate the bad one.
 
+    Args:
+        verifier: The verifier whose ``compare`` decides equivalence.
+        golds: The trusted side of each pair (gold first, as `Verifier.compare`).
+        answers: The answers, one per gold.
+
+    Returns:
+        One bool per pair; empty for no pairs.
+
     Examples:
         >>> from weakreward.rewards.base import Verdict, Verifier
         >>> class Eq(Verifier):

@@ -70,6 +70,11 @@ class ExactMatch(Verifier):
         return answer
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        """Whether each ``answers[i]`` equals ``golds[i]`` after `normalize` on both sides (``match`` or
+        ``mismatch``); symmetric, so the order does not matter.
+
+        Args: as `Verifier.compare`.
+        """
         return [
             Verdict(True, "match") if self.normalize(str(g)) == self.normalize(str(a)) else Verdict(False, "mismatch")
             for g, a in zip(golds, answers)

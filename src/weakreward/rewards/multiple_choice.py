@@ -49,6 +49,12 @@ class MultipleChoice(Verifier):
         return choice_letter(completion, self.choices)
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        """Whether each ``answers[i]`` picks the letter of ``golds[i]`` (both read by `choice_letter`, at most
+        their first 64 characters); reasons ``match``, ``mismatch``, ``no answer`` or
+        ``error: reference is not one of the choices``.
+
+        Args: as `Verifier.compare`.
+        """
         out = []
         for gold, answer in zip(golds, answers):
             g = choice_letter(str(gold).strip()[:64], self.choices)

@@ -147,6 +147,11 @@ class NumericMatch(Verifier):
         return abs(answer - gold) <= self.abs_tol + self.rel_tol * abs(gold)
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        """Whether each ``answers[i]`` parses (`parse`) to a number `within_tolerance` of ``golds[i]``'s;
+        reasons ``match``, ``mismatch``, ``not a number`` or ``error: reference is not a number``.
+
+        Args: as `Verifier.compare`.
+        """
         out = []
         for gold, answer in zip(golds, answers):
             g = self.parse(str(gold))

@@ -191,6 +191,11 @@ class ReasoningGymVerifier(PoolOwner, Verifier):
         return RewardResult(scores, {"answer": answers, "reason": reasons})
 
     def compare(self, golds: Sequence[str], answers: Sequence[str]) -> list[Verdict]:
+        """Whether each ``answers[i]`` matches ``golds[i]``: equal up to whitespace, or (with ``task_name``
+        set) given full credit by the task's scorer against an entry with empty metadata, in the pool.
+
+        Args: as `Verifier.compare`.
+        """
         same = ["".join(str(g).split()) == "".join(str(a).split()) for g, a in zip(golds, answers)]
         todo = [i for i, s in enumerate(same) if not s] if self.task_name is not None else []
         jobs: list[Job] = [

@@ -61,7 +61,22 @@ class RolloutEngine(Protocol):
         top_p: float,
         generator: torch.Generator | None = None,
     ) -> Generation:
-        """Sample one completion per row of ``prompt_ids`` ``[B, P]`` (left-padded)."""
+        """Sample one completion per row of ``prompt_ids`` ``[B, P]`` (left-padded).
+
+        Args:
+            prompt_ids: ``[B, P]`` int64 prompt token ids, left-padded; a GRPO group's rows repeat its prompt.
+            prompt_mask: ``[B, P]`` bool (or 0/1), True at real prompt tokens.
+            max_new_tokens: The most tokens sampled per row; a row stops earlier at its first EOS.
+            temperature: Divides the logits before sampling (the trainer computes its log-probs with the
+                same value, so they are the sampling policy's).
+            top_p: Nucleus mass in ``(0, 1]``; 1 disables the filter.
+            generator: The random stream the sample is drawn from, for reproducible rollouts; None uses
+                torch's global RNG.
+
+        Returns:
+            The `Generation`: prompts, ``[B, T]`` completion ids and mask (``T <= max_new_tokens``), and the
+            decoded text.
+        """
         ...
 
     def sync_weights(self) -> None:
@@ -73,6 +88,10 @@ class RolloutEngine(Protocol):
 def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
     """Every EOS id of the model's generation config and of the tokenizer, sorted (Hugging Face's
     ``generate`` stops at any of them; a chat model's end-of-turn token is often only in the first).
+
+    Args:
+        model: A model whose ``generation_config.eos_token_id`` (an int or a list) is read, if it has one.
+        tokenizer: A tokenizer whose ``eos_token_id`` is read, if it has one.
 
     Examples:
         >>> from weakreward.models import char_tokenizer, tiny_llama
@@ -91,6 +110,11 @@ def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
 def pad_token_id(tokenizer: Any, eos_ids: Iterable[int] = ()) -> int:
     """The id written after a row's EOS: the tokenizer's pad token, else its (or the first) EOS.
 
+    Args:
+        tokenizer: A tokenizer; its ``pad_token_id``, then its ``eos_token_id``, is used where set.
+        eos_ids: Fallback EOS ids (e.g. `eos_token_ids`), the first of which is used when the tokenizer
+            has neither.
+
     Raises:
         ValueError: when neither a pad nor an EOS id is known.
     """
@@ -104,6 +128,10 @@ def pad_token_id(tokenizer: Any, eos_ids: Iterable[int] = ()) -> int:
 
 def completion_mask(completion_ids: torch.Tensor, eos_ids: Iterable[int]) -> torch.Tensor:
     """``[B, T]`` bool, True at every token up to and including the first EOS of each row.
+
+    Args:
+        completion_ids: ``[B, T]`` sampled token ids.
+        eos_ids: The ids that end a completion; none gives an all-True mask.
 
     Examples:
         >>> completion_mask(torch.tensor([[5, 2, 2], [5, 6, 7]]), [2]).tolist()
@@ -121,6 +149,10 @@ def prompt_runs(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Te
     """``[U]`` lengths of the runs of equal consecutive prompt rows (a GRPO group repeats its prompt), or
     None when no two neighbouring rows are equal (nothing to share). Rows that differ only in their
     padding ids count as equal.
+
+    Args:
+        prompt_ids: ``[B, P]`` prompt token ids.
+        prompt_mask: ``[B, P]`` bool (or 0/1), True at real prompt tokens; ids under False are ignored.
 
     Examples:
         >>> ids = torch.tensor([[0, 5], [9, 5], [7, 5]]); mask = torch.tensor([[0, 1], [0, 1], [1, 1]]).bool()

@@ -63,7 +63,10 @@ class HFEngine:
         top_p: float,
         generator: torch.Generator | None = None,
     ) -> Generation:
-        """Sample one completion per row of ``prompt_ids`` ``[B, P]`` (left-padded); see `Generation`."""
+        """Sample one completion per row of ``prompt_ids`` ``[B, P]`` (left-padded); see `Generation`.
+
+        Args: as `RolloutEngine.generate`.
+        """
         config = self._generation_config(max_new_tokens, temperature, top_p)
         was_training = self.model.training
         self.model.eval()

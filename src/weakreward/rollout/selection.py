@@ -21,6 +21,10 @@ def resolve_engine_name(name: str, model: Any = None) -> str:
     supported (the llama family: Llama, SmolLM, Qwen2/2.5, Qwen3), on the CPU and on CUDA alike, else
     ``"hf"`` with a logged reason; ``"cuda-graph"`` is ``"static"``.
 
+    Args:
+        name: One of `ENGINE_NAMES`.
+        model: The policy, checked by ``"auto"``; None makes ``"auto"`` resolve to ``"hf"``.
+
     Raises:
         ValueError: for a name not in `ENGINE_NAMES`.
 
@@ -48,6 +52,14 @@ def make_engine(name: str, model: Any, tokenizer: Any) -> RolloutEngine:
     The static engine computes in the policy's own dtype, so it reads the trainer's parameters in place
     and nothing is copied between steps (LoRA adapters are served from a merged snapshot refreshed by
     ``sync_weights``); on CUDA it captures its decode step as a CUDA graph.
+
+    Args:
+        name: One of `ENGINE_NAMES`.
+        model: The policy the engine samples from.
+        tokenizer: Its tokenizer (pad and EOS ids; decoding).
+
+    Raises:
+        ValueError: for a name not in `ENGINE_NAMES`.
 
     Examples:
         >>> from weakreward.models import char_tokenizer, tiny_llama

@@ -158,7 +158,13 @@ class StaticEngine:
 
     def setup(self, batch_size: int, max_len: int) -> None:
         """Allocate buffers for ``batch_size`` rows and at least ``max_len`` positions and capture the
-        decode step (CUDA). Idempotent: nothing happens when the shape already fits."""
+        decode step (CUDA). Idempotent: nothing happens when the shape already fits.
+
+        Args:
+            batch_size: Rows ``B``; a different value than the current buffers' reallocates them.
+            max_len: Positions needed (prompt + new tokens), rounded up to a multiple of ``length_bucket``;
+                buffers that are already at least that long are kept.
+        """
         length = -(-max_len // self.length_bucket) * self.length_bucket
         if batch_size != self.decoder.batch_size or length > self.decoder.max_len:
             self.decoder.setup(batch_size, length)
@@ -225,6 +231,12 @@ class StaticEngine:
         ``temperature <= 0`` decodes greedily. Tensors in the result live on the model's device;
         ``completion_ids`` is ``[B, T]`` with ``T <= max_new_tokens`` (trailing all-padding columns are
         dropped, as Hugging Face's ``generate`` stops once every row has finished).
+
+        Args: as `RolloutEngine.generate`.
+
+        Raises:
+            ValueError: ``max_new_tokens < 1``, ``top_p`` outside ``(0, 1]``, prompt ids and mask that are not
+                both ``[B, P]``, or right-padded prompts.
         """
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")

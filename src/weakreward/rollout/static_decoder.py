@@ -251,6 +251,13 @@ class StaticDecoder:
         """Allocate the KV cache and state buffers for ``batch_size`` rows and ``max_len`` positions.
 
         Idempotent: returns False (and keeps the buffers) when they already have this shape.
+
+        Args:
+            batch_size: Rows ``B`` of the cache and state buffers.
+            max_len: Cache positions ``L`` (prompt + new tokens); also the length of the RoPE tables.
+
+        Returns:
+            True when the buffers were (re)allocated, which leaves anything captured against the old ones stale.
         """
         if batch_size == self.batch_size and max_len == self.max_len:
             return False
