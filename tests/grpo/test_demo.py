@@ -21,3 +21,12 @@ def test_plot_curves_writes_a_png_without_switching_the_backend(tmp_path) -> Non
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.rcParams["backend"] = before
+
+
+@pytest.mark.parametrize(("fast", "rollout", "autocast"), [(True, "bfloat16", "always"), (False, "policy", "never")])
+def test_demo_uses_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, fast, rollout, autocast) -> None:
+    from weakreward.grpo import demo
+
+    monkeypatch.setattr(demo, "cpu_has_fast_bf16", lambda: fast)
+    cfg = demo.demo_config()
+    assert (cfg.rollout_dtype, cfg.autocast) == (rollout, autocast)

@@ -3,6 +3,8 @@ merged weights in step with the trained adapter after every optimizer step."""
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -101,3 +103,52 @@ def test_default_engine_is_static_for_llama_and_hf_for_other_models(tmp_path, to
     other = GRPOTrainer(gpt2, DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, lora=None, steps=1))
     assert isinstance(other.engine, HFEngine)
     assert other.train()[0]["step"] == 1  # the fallback trains too (an unshared-prompt forward for GPT-2)
+
+
+def test_a_bf16_rollout_of_a_float32_policy_follows_the_optimizer(tmp_path, tok):
+    """rollout_dtype="bfloat16": the engine samples from bf16 snapshots of the fp32 weights, refreshed every
+    step, while the policy and its log-probs stay float32."""
+    cfg = _config(tmp_path, lora=None, beta=0.0, rollout_dtype="bfloat16")
+    trainer = GRPOTrainer(tiny_llama(tok, seed=1), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    engine = trainer.engine
+    assert isinstance(engine, StaticEngine) and engine.decoder.dtype == torch.bfloat16
+    assert next(trainer.model.parameters()).dtype == torch.float32
+    embed = trainer.model.get_input_embeddings().weight
+    before = embed.detach().clone()
+    history = trainer.train()
+    assert (embed.detach() - before).abs().max() > 1e-4  # the policy moved (lr 5e-2)
+    # After the last sync the snapshot is exactly the fp32 parameter rounded to bf16.
+    assert engine.decoder.embed.tensor.dtype == torch.bfloat16
+    assert torch.equal(engine.decoder.embed.tensor, embed.detach().to(torch.bfloat16))
+    assert all(np.isfinite(m["loss"]) for m in history)
+
+
+def test_rollout_dtype_auto_is_the_policys_own_on_the_cpu(tmp_path, tok):
+    trainer = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, lora=None))
+    assert trainer.config.rollout_dtype == "auto" and trainer.engine.decoder.dtype == torch.float32
+    assert trainer.engine.decoder.shares_all_weights  # nothing copied between steps
+
+
+def test_cpu_autocast_always_computes_the_training_forward_in_bf16(tmp_path, tok):
+    """autocast="always" on the CPU: the log-probs are those of bf16 matmuls (not the fp32 ones), the
+    parameters stay float32; "never" (and false) leaves the forward in float32."""
+    model = tiny_llama(tok, seed=3)
+    runs = {}
+    for mode in ("always", "never"):
+        cfg = _config(tmp_path / mode, lora=None, beta=0.0, autocast=mode, steps=1)
+        trainer = GRPOTrainer(copy.deepcopy(model), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+        gen = trainer.engine.generate(
+            *trainer._encode(["1+1=", "1+1="]),
+            max_new_tokens=6,
+            temperature=1.0,
+            top_p=1.0,
+            generator=torch.Generator().manual_seed(0),
+        )
+        with torch.no_grad():
+            runs[mode] = trainer._token_stats(trainer.model, gen, slice(0, 2), 1.0).logprobs
+        assert next(trainer.model.parameters()).dtype == torch.float32
+    gap = (runs["always"] - runs["never"]).abs().max()
+    assert 1e-5 < gap < 0.2  # bf16 rounding of the matmuls: visible, small
+    assert GRPOConfig(autocast=False).autocast == "never" and GRPOConfig(autocast=True).autocast == "cuda"
+    with pytest.raises(ValueError, match="autocast"):
+        GRPOConfig(autocast="sometimes")

@@ -160,11 +160,6 @@ def numeric_columns(details: Mapping[str, Sequence[Any]]) -> dict[str, list[floa
     return out
 
 
-def finite_or(score: float, fallback: float) -> float:
-    """``score`` unless it is NaN, then ``fallback``."""
-    return fallback if math.isnan(score) else float(score)
-
-
 def dedupe_groups(keys: Sequence[Hashable], group_size: int | None) -> list[Hashable]:
     """Group ids from per-completion keys; with ``group_size``, the k-th block of ``group_size``
     completions sharing a key becomes its own group (``key``, then ``key#2``, ...), so a prompt drawn

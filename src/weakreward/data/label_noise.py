@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import numpy as np
 
+from weakreward._numbers import is_real
 from weakreward.data.problem import Problem, as_problems
 from weakreward.rewards.answer_clusters import cluster_answers, safe_compare
 from weakreward.rewards.base import Verifier
@@ -103,7 +104,7 @@ def corrupt_labels(
         True
     """
     pool = as_problems(problems)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.number)) or not 0.0 <= float(gamma) <= 1.0:
+    if not is_real(gamma) or not 0.0 <= float(gamma) <= 1.0:
         raise ValueError(f"corrupt_labels: gamma must be a fraction in [0, 1], got {gamma!r}")
     if on_missing not in ("resample", "keep"):
         raise ValueError(f"corrupt_labels: on_missing must be 'resample' or 'keep', got {on_missing!r}")

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from weakreward._numbers import is_real
 from weakreward.data.problem import Problem
 
 _KNOWN_COLUMNS = ("prompt", "reward_model", "extra_info", "difficulty", "data_source", "ability")
@@ -51,7 +52,7 @@ def decode_ground_truth(ground_truth: Any) -> tuple[str | None, list[str] | None
     if isinstance(ground_truth, (list, tuple)):
         items = [str(x) for x in ground_truth]
         return (items[0] if items else None), items
-    if isinstance(ground_truth, bool) or not isinstance(ground_truth, (str, int, float)):
+    if not (isinstance(ground_truth, str) or is_real(ground_truth)):
         raise _RowError(f"reward_model.ground_truth must be a string, got {type(ground_truth).__name__}")
     text = str(ground_truth)
     stripped = text.strip()

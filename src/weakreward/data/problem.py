@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from weakreward._numbers import is_real
 from weakreward.rollouts import Prompt, prompt_key
 
 _FIELDS = ("prompt", "answer", "difficulty", "meta")
@@ -43,7 +43,7 @@ def _normalise_difficulty(difficulty: Any, where: str) -> dict[str, int]:
     for model, value in difficulty.items():
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if not is_real(value):
             raise TypeError(f"{where}.difficulty[{model!r}] must be an int, got {value!r}")
         as_float = float(value)
         if as_float != int(as_float):

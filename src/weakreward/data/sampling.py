@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from weakreward._numbers import is_int
 from weakreward.data.problem import Problem, as_problems
 
 DEFAULT_BINS: tuple[int, ...] = tuple(range(1, 16))
@@ -63,11 +64,9 @@ def scarce(
         10
     """
     pool = as_problems(problems)
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+    if not is_int(n) or n <= 0:
         raise ValueError(f"scarce: n must be a positive int, got {n!r}")
-    if repeat_to is not None and (
-        isinstance(repeat_to, bool) or not isinstance(repeat_to, (int, np.integer)) or repeat_to <= 0
-    ):
+    if repeat_to is not None and (not is_int(repeat_to) or repeat_to <= 0):
         raise ValueError(f"scarce: repeat_to must be a positive int or None, got {repeat_to!r}")
     rng = np.random.default_rng(seed)
     if difficulty is None:

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from weakreward._numbers import real_or_none
 from weakreward.dynamics.saturation import Interpolation, SaturationReport, saturation_report
 from weakreward.dynamics.tracker import default_heldout_key
 from weakreward.grpo.metrics import read_metric_lines
@@ -31,9 +32,8 @@ __all__ = ["add_report_arguments", "load_run_curves", "main", "report_run", "run
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return math.nan
-    return float(value)
+    number = real_or_none(value)
+    return math.nan if number is None else number
 
 
 def load_run_curves(

@@ -41,6 +41,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from weakreward._numbers import is_int, is_real
+
 Interpolation = Literal["linear", "nearest"]
 
 __all__ = [
@@ -59,9 +61,9 @@ def _as_rewards(rewards: Sequence[float] | np.ndarray) -> np.ndarray:
 
 
 def _check_params(eps: float, tail: int) -> None:
-    if not (isinstance(eps, (int, float)) and 0.0 < float(eps) <= 1.0):
+    if not (is_real(eps) and 0.0 < float(eps) <= 1.0):
         raise ValueError(f"eps must be in (0, 1], got {eps!r}")
-    if isinstance(tail, bool) or not isinstance(tail, (int, np.integer)) or tail < 0:
+    if not is_int(tail) or tail < 0:
         raise ValueError(f"tail must be a non-negative integer number of steps, got {tail!r}")
 
 
@@ -303,9 +305,9 @@ def saturation_report(
         (99, True, 0.297, 0.023)
     """
     _check_params(eps, tail)
-    if isinstance(rapid_before, bool) or not isinstance(rapid_before, (int, np.integer)) or rapid_before < 1:
+    if not is_int(rapid_before) or rapid_before < 1:
         raise ValueError(f"rapid_before must be a positive integer, got {rapid_before!r}")
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
+    if not is_int(smooth) or smooth < 1:
         raise ValueError(f"smooth must be a positive integer window, got {smooth!r}")
     if interpolation not in ("linear", "nearest"):
         raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from weakreward._numbers import real_or_none
 from weakreward.dynamics.saturation import (
     Interpolation,
     SaturationReport,
@@ -72,12 +73,6 @@ def default_heldout_key(keys: Iterable[str]) -> str | None:
         if _MONITOR.match(key):
             return key
     return None
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        return None
-    return float(value)
 
 
 class SaturationTracker(Callback):
@@ -199,13 +194,13 @@ class SaturationTracker(Callback):
             metrics: That step's metrics (training reward and/or held-out metric).
         """
         step = int(step)
-        reward = _finite(metrics.get(self.reward_key))
+        reward = real_or_none(metrics.get(self.reward_key))
         if reward is not None and step >= 1:
             self.rewards[step] = reward
         if self.metric is None:
             self.metric = default_heldout_key(metrics.keys())
         if self.metric is not None:
-            value = _finite(metrics.get(self.metric))
+            value = real_or_none(metrics.get(self.metric))
             if value is not None and math.isfinite(value):
                 self.heldout[step] = value
         self._check()

@@ -8,6 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from weakreward._numbers import real_or_none
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -40,8 +42,8 @@ def read_metric_lines(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]
         except json.JSONDecodeError:
             skipped += 1
             continue
-        step = row.get("step") if isinstance(row, dict) else None
-        if isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step) or step < 0:
+        step = real_or_none(row.get("step")) if isinstance(row, dict) else None
+        if step is None or not math.isfinite(step) or step < 0:
             skipped += 1
             continue
         rows.append(row)

@@ -208,7 +208,7 @@ class GRPOTrainer:
         if not self.trainable:
             raise ValueError("the model has no trainable parameters")
         on_cuda = self.device.type == "cuda"
-        self._autocast = on_cuda and cfg.dtype == "float32" and cfg.autocast
+        self._autocast = cfg.dtype == "float32" and (cfg.autocast == "always" or (on_cuda and cfg.autocast == "cuda"))
         self.optimizer = torch.optim.AdamW(
             [p for _, p in self.trainable],
             lr=cfg.lr,
@@ -218,13 +218,22 @@ class GRPOTrainer:
             fused=on_cuda or None,  # one kernel for all parameters on CUDA; the default loop elsewhere
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.engine = engine if engine is not None else make_engine(cfg.engine, self.model, tokenizer)
+        if engine is None:
+            engine = make_engine(cfg.engine, self.model, tokenizer, dtype=self._rollout_dtype())
+        self.engine = engine
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self._prompt_cache: dict[str, list[int]] = {}
         self._metrics: MetricsWriter | None = None
 
     # -- setup ------------------------------------------------------------------------------------
+    def _rollout_dtype(self) -> torch.dtype | None:
+        """The static engine's compute dtype from ``config.rollout_dtype`` (None: the policy's own)."""
+        name = self.config.rollout_dtype
+        if name == "auto":
+            name = "bfloat16" if self.device.type == "cuda" else "policy"
+        return None if name == "policy" else _DTYPES[name]
+
     @staticmethod
     def _seed_everything(seed: int) -> None:
         random.seed(seed)
@@ -313,8 +322,8 @@ class GRPOTrainer:
     def _token_stats(self, model: torch.nn.Module, gen: Generation, rows: slice, temperature: float) -> TokenStats:
         """One forward over prompt + completion rows → `TokenStats` ``[b, T]`` (grad follows the mode);
         each group's prompt is computed once (`completion_token_stats`)."""
-        # On CUDA the forward runs under bf16 autocast over float32 master weights (updates of lr 1e-6
-        # would vanish in bf16 parameters); on the CPU autocast is off.
+        # Under bf16 autocast (on CUDA by default; ``autocast="always"`` on the CPU too) over float32 master
+        # weights: updates of lr 1e-6 would vanish in bf16 parameters.
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
             return completion_token_stats(
                 model,
@@ -420,10 +429,12 @@ class GRPOTrainer:
             for k in ("loss", "policy_loss", "kl", "clip_frac", "clip_frac_lower", "ratio_mean")
         }
         grad_norm = 0.0
+        # sync: one host read of the completion lengths, before the loop; they scale each mini-batch's loss
+        lengths = mask.sum(-1).cpu()
+        tokens_per_mini = [float(lengths[mini].sum()) for mini in minis]
         for _update in range(cfg.updates_per_batch):
-            for mini in minis:
+            for mini, mini_tokens in zip(minis, tokens_per_mini, strict=True):
                 batches = _shifted(self._micro_batches(mini.stop - mini.start), mini.start)
-                mini_tokens = float(mask[mini].sum())  # sync: one host read per mini-batch; it scales each loss
                 totals = {
                     "total_tokens": mini_tokens,
                     "total_seqs": mini.stop - mini.start,
@@ -478,7 +489,7 @@ class GRPOTrainer:
         train_s = time.perf_counter() - t1
 
         # 7. metrics (logged and checkpointed by `train`) -----------------------------------------
-        lengths = mask.sum(-1).float()
+        lengths = lengths.float()  # read once, before the update loop
         n_tokens = float(lengths.sum())
         metrics: dict[str, Any] = {"step": step}
         metrics.update(result.log("reward/"))  # with reward/label_correct: the pseudo-label accuracy
@@ -499,7 +510,7 @@ class GRPOTrainer:
                 "self_certainty": _masked_mean(stats.self_certainty, stats.mask),
                 "completion_len/mean": float(lengths.mean()),
                 "completion_len/max": float(lengths.max()),
-                "truncated_frac": float((~self._ended(gen)).float().mean()),
+                "truncated_frac": float((~self._ended(gen)).float().mean()),  # sync: one small host read
                 "rollout_s": rollout_s,
                 "train_s": train_s,
                 "tokens_per_s": n_tokens / max(rollout_s, 1e-9),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
+
 from weakreward.rollout.engine import RolloutEngine
 from weakreward.rollout.hf import HFEngine
 from weakreward.rollout.static import StaticEngine
@@ -46,17 +48,19 @@ def resolve_engine_name(name: str, model: Any = None) -> str:
     return "static"
 
 
-def make_engine(name: str, model: Any, tokenizer: Any) -> RolloutEngine:
+def make_engine(name: str, model: Any, tokenizer: Any, *, dtype: torch.dtype | None = None) -> RolloutEngine:
     """Build the rollout engine called ``name`` (see `resolve_engine_name`) for ``model``.
 
-    The static engine computes in the policy's own dtype, so it reads the trainer's parameters in place
-    and nothing is copied between steps (LoRA adapters are served from a merged snapshot refreshed by
-    ``sync_weights``); on CUDA it captures its decode step as a CUDA graph.
+    By default the static engine computes in the policy's own dtype, so it reads the trainer's parameters
+    in place and nothing is copied between steps (LoRA adapters are served from a merged snapshot
+    refreshed by ``sync_weights``); on CUDA it captures its decode step as a CUDA graph.
 
     Args:
         name: One of `ENGINE_NAMES`.
-        model: The policy the engine samples from.
+        model: The policy (a HF causal LM, optionally wrapped by peft).
         tokenizer: Its tokenizer (pad and EOS ids; decoding).
+        dtype: The static engine's compute dtype (None: the model's). Another dtype than the model's
+            serves snapshots of the weights, refreshed by ``sync_weights``. The HF engine ignores it.
 
     Raises:
         ValueError: for a name not in `ENGINE_NAMES`.
@@ -68,5 +72,5 @@ def make_engine(name: str, model: Any, tokenizer: Any) -> RolloutEngine:
         'StaticEngine'
     """
     if resolve_engine_name(name, model) == "static":
-        return StaticEngine(model, tokenizer)
+        return StaticEngine(model, tokenizer, dtype=dtype)
     return HFEngine(model, tokenizer)
