@@ -9,7 +9,9 @@ Two shapes, each run alternating ours / TRL in rounds so that a change in machin
   and saved as safetensors in a temporary folder, since TRL refuses a model transformers marks as
   GGUF-quantised; both trainers load that folder): 4 chat prompts x 6 completions, 16 new tokens, LoRA
   r=16 on the top 10 layers, lr 5e-4, beta 0, the same boxed-answer reward for both (target:
-  ``demo_speedup_vs_trl`` = TRL step time / ours >= 2).
+  ``demo_speedup_vs_trl`` = TRL step time / ours >= 2), in float32 and again with bfloat16 matmuls over
+  float32 weights for both (``demo_bf16_speedup_vs_trl``: ours with ``rollout_dtype="bfloat16"`` and
+  ``autocast="always"``, TRL with ``bf16=True``), the demo's setting on a CPU with native bfloat16.
 
 Each run has 1 warm-up step and then ``--steps`` timed steps; the JSON holds the fastest and the median
 step time, the rollout / train split, the process CPU time (steadier than wall time on a shared
@@ -105,7 +107,7 @@ def save_demo_weights(folder: str) -> str:
     return folder
 
 
-def run_ours(args: argparse.Namespace, out_dir: str, demo: str | None = None) -> dict:
+def run_ours(args: argparse.Namespace, out_dir: str, demo: str | None = None, bf16: bool = False) -> dict:
     from weakreward.grpo.config import LoRAConfig
 
     tok = char_tokenizer()
@@ -137,6 +139,10 @@ def run_ours(args: argparse.Namespace, out_dir: str, demo: str | None = None) ->
             max_new_tokens=16,
             lr=5e-4,
             lora=LoRAConfig(r=DEMO_LORA["r"], alpha=DEMO_LORA["alpha"], layers=DEMO_LORA["top_layers"]),
+            # bf16: sampling and the training forward in bfloat16 matmuls over float32 weights (the demo's
+            # setting where the CPU multiplies bfloat16 natively); TRL gets bf16=True, its CPU autocast.
+            rollout_dtype="bfloat16" if bf16 else "policy",
+            autocast="always" if bf16 else "never",
             **common,
         )
         model, tokenizer, reward, problems = demo, None, BoxedMatch(), demo_problems()
@@ -160,7 +166,7 @@ def run_ours(args: argparse.Namespace, out_dir: str, demo: str | None = None) ->
     return steps[1:]
 
 
-def run_trl(args: argparse.Namespace, out_dir: str, demo: str | None = None) -> dict:
+def run_trl(args: argparse.Namespace, out_dir: str, demo: str | None = None, bf16: bool = False) -> dict:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig as TRLConfig
@@ -241,7 +247,7 @@ def run_trl(args: argparse.Namespace, out_dir: str, demo: str | None = None) -> 
         logging_steps=1,
         report_to="none",
         use_cpu=True,
-        bf16=False,
+        bf16=bf16,
         save_strategy="no",
         disable_tqdm=True,
         temperature=1.0,
@@ -284,6 +290,11 @@ def main() -> None:
     parser.add_argument("--demo-steps", type=int, default=2, help="timed steps per round, demo shape")
     parser.add_argument("--demo-rounds", type=int, default=2, help="alternating rounds, demo shape")
     parser.add_argument("--shapes", default="tiny,demo", help="comma-separated subset of tiny,demo")
+    parser.add_argument(
+        "--demo-precision",
+        default="float32,bfloat16",
+        help="demo shape: float32 (key demo), bfloat16 (key demo_bf16: bf16 matmuls for both trainers), or both",
+    )
     parser.add_argument("--prompts", type=int, default=4)
     parser.add_argument("--group-size", type=int, default=4)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -343,39 +354,44 @@ def main() -> None:
         if "demo" in shapes:
             weights = save_demo_weights(os.path.join(tmp, "smollm2"))
             demo_args = argparse.Namespace(**{**vars(args), "steps": args.demo_steps})
-            load_before = os.getloadavg()
-            ours_steps, trl_steps = [], []
-            for r in range(args.demo_rounds):
-                ours_steps += run_ours(demo_args, os.path.join(tmp, f"demo-ours{r}"), demo=weights)
-                print(f"demo round {r + 1}: ours {[round(s['step_s'], 2) for s in ours_steps]}", flush=True)
-                trl_steps += run_trl(demo_args, os.path.join(tmp, f"demo-trl{r}"), demo=weights)
-                print(f"demo round {r + 1}: trl {[round(s['step_s'], 2) for s in trl_steps]}", flush=True)
-            ours, trl = _summary(ours_steps), _summary(trl_steps)
-            result["demo"] = {
-                "setup": {
-                    "model": "SmolLM2-135M-Instruct (embedded GGUF dequantised, saved as safetensors)",
-                    "prompts_per_step": 4,
-                    "group_size": 6,
-                    "max_new_tokens": 16,
-                    "lora": DEMO_LORA,
-                    "lr": 5e-4,
-                    "beta": 0.0,
-                    "reward": "boxed answer == reference (the same function for both)",
-                    "timed_steps": args.demo_steps * args.demo_rounds,
-                    "torch_threads": torch.get_num_threads(),
-                    "load_avg_before": load_before,
-                    "load_avg_after": os.getloadavg(),
-                },
-                "weakreward": ours,
-                "trl": trl,
-                "ratio_best_step_s": ours["best_step_s"] / trl["best_step_s"],
-                "ratio_step_s": ours["step_s"] / trl["step_s"],
-            }
-            # TRL's step time over ours: > 1 means weakreward is faster (target >= 2).
-            result["demo_speedup_vs_trl"] = trl["step_s"] / ours["step_s"]
-            result["demo_speedup_vs_trl_best"] = trl["best_step_s"] / ours["best_step_s"]
-            _write(out_path, result)
-            print(json.dumps({k: result[k] for k in ("demo_speedup_vs_trl", "demo_speedup_vs_trl_best")}), flush=True)
+            for precision in args.demo_precision.split(","):
+                bf16 = precision.strip() == "bfloat16"
+                key = "demo_bf16" if bf16 else "demo"
+                load_before = os.getloadavg()
+                ours_steps, trl_steps = [], []
+                for r in range(args.demo_rounds):
+                    ours_dir, trl_dir = os.path.join(tmp, f"{key}-ours{r}"), os.path.join(tmp, f"{key}-trl{r}")
+                    ours_steps += run_ours(demo_args, ours_dir, demo=weights, bf16=bf16)
+                    print(f"{key} round {r + 1}: ours {[round(s['step_s'], 2) for s in ours_steps]}", flush=True)
+                    trl_steps += run_trl(demo_args, trl_dir, demo=weights, bf16=bf16)
+                    print(f"{key} round {r + 1}: trl {[round(s['step_s'], 2) for s in trl_steps]}", flush=True)
+                ours, trl = _summary(ours_steps), _summary(trl_steps)
+                result[key] = {
+                    "setup": {
+                        "model": "SmolLM2-135M-Instruct (embedded GGUF dequantised, saved as safetensors)",
+                        "prompts_per_step": 4,
+                        "group_size": 6,
+                        "max_new_tokens": 16,
+                        "lora": DEMO_LORA,
+                        "lr": 5e-4,
+                        "beta": 0.0,
+                        "precision": "bf16 matmuls over float32 weights (both trainers)" if bf16 else "float32",
+                        "reward": "boxed answer == reference (the same function for both)",
+                        "timed_steps": args.demo_steps * args.demo_rounds,
+                        "torch_threads": torch.get_num_threads(),
+                        "load_avg_before": load_before,
+                        "load_avg_after": os.getloadavg(),
+                    },
+                    "weakreward": ours,
+                    "trl": trl,
+                    "ratio_best_step_s": ours["best_step_s"] / trl["best_step_s"],
+                    "ratio_step_s": ours["step_s"] / trl["step_s"],
+                }
+                # TRL's step time over ours: > 1 means weakreward is faster (target >= 2).
+                result[f"{key}_speedup_vs_trl"] = trl["step_s"] / ours["step_s"]
+                result[f"{key}_speedup_vs_trl_best"] = trl["best_step_s"] / ours["best_step_s"]
+                _write(out_path, result)
+                print(json.dumps({k: result[k] for k in (f"{key}_speedup_vs_trl", f"{key}_speedup_vs_trl_best")}))
 
 
 def _write(path: Path, result: dict) -> None:
