@@ -6,7 +6,9 @@ sampled 6 times (24 rows), 16 new tokens per row, temperature 1, top-p 1. Both s
 tokens per row (ours with EOS ignored, HF with ``min_new_tokens``), so the time per generated token is
 comparable. The two alternate in rounds in one process so that a change in machine load hits both;
 the JSON holds every round, the medians, the fastest runs, ``os.getloadavg()`` before and after, and
-the speedup per generated token (HF time / ours; target >= 1.8).
+the speedup per generated token (HF time / ours; target >= 1.8). ``bf16`` repeats the pair with bfloat16
+matmuls on both sides: ours with ``dtype=torch.bfloat16`` (the demo's ``rollout_dtype`` on a CPU with
+native bfloat16), HF ``generate`` under bf16 autocast.
 
 Run: ``python bench/rollout_cpu.py`` (writes bench/results/rollout_cpu.json).
 """
@@ -68,6 +70,9 @@ def main() -> None:
     # The default engine as configured, with EOS ignored so that every row runs the full length.
     ours = StaticEngine(model, tok, ignore_eos=True)
     unshared = StaticEngine(model, tok, ignore_eos=True, share_prompts=False)
+    # bf16: the demo's setting on a CPU with native bfloat16 (rollout_dtype="bfloat16"), against HF generate
+    # under bf16 autocast, the same precision for the peer.
+    ours_bf16 = StaticEngine(model, tok, ignore_eos=True, dtype=torch.bfloat16)
 
     def run_ours(engine: StaticEngine, seed: int) -> float:
         g = torch.Generator().manual_seed(seed)
@@ -77,10 +82,10 @@ def main() -> None:
         assert out.completion_ids.shape == (ids.shape[0], n)
         return elapsed
 
-    def run_hf(seed: int) -> float:
+    def run_hf(seed: int, bf16: bool = False) -> float:
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model.generate(
                 input_ids=ids,
                 attention_mask=mask.long(),
@@ -106,13 +111,15 @@ def main() -> None:
         return time.perf_counter() - t0
 
     load_before = os.getloadavg()
-    run_ours(ours, 0), run_hf(0)  # warm-up: allocator, buffers, first-call paths
-    times: dict[str, list[float]] = {"ours": [], "hf": [], "ours_unshared_prefill": []}
+    run_ours(ours, 0), run_hf(0), run_ours(ours_bf16, 0), run_hf(0, bf16=True)  # warm-up: first-call paths
+    times: dict[str, list[float]] = {"ours": [], "hf": [], "ours_unshared_prefill": [], "ours_bf16": [], "hf_bf16": []}
     prefill: dict[str, list[float]] = {"shared": [], "unshared": []}
     for r in range(args.rounds):
         times["ours"].append(run_ours(ours, r + 1))
         times["hf"].append(run_hf(r + 1))
         times["ours_unshared_prefill"].append(run_ours(unshared, r + 1))
+        times["ours_bf16"].append(run_ours(ours_bf16, r + 1))
+        times["hf_bf16"].append(run_hf(r + 1, bf16=True))
         prefill["shared"].append(prefill_s(True))
         prefill["unshared"].append(prefill_s(False))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), flush=True)
@@ -155,6 +162,14 @@ def main() -> None:
         "speedup_per_token_median": statistics.median(times["hf"]) / statistics.median(times["ours"]),
         "speedup_per_token_best": min(times["hf"]) / min(times["ours"]),
         "target_speedup": 1.8,
+        "bf16": {
+            "weakreward": summary(times["ours_bf16"]),
+            "hf_generate_autocast": summary(times["hf_bf16"]),
+            "speedup_per_token_median": statistics.median(times["hf_bf16"]) / statistics.median(times["ours_bf16"]),
+            "speedup_per_token_best": min(times["hf_bf16"]) / min(times["ours_bf16"]),
+            "speedup_vs_hf_float32_median": statistics.median(times["hf"]) / statistics.median(times["ours_bf16"]),
+            "cpu_native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
