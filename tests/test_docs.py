@@ -46,6 +46,7 @@ NAV_ORDER = [
     "Concepts",
     "Reproducing the paper's settings",
     "Matching the paper's code",
+    "The paper at small scale",
     "API reference",
 ]
 CONCEPT_ORDER = [
