@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from weakreward.data.arithmetic import arithmetic_problems
-from weakreward.grpo.demo import DEMO_MAX_OPERAND
+from weakreward.grpo.demo import DEMO_MAX_OPERAND, cpu_has_fast_bf16
 from weakreward.models import load_model
 from weakreward.rollout.selection import make_engine
 from weakreward.rollout.static import StaticEngine
@@ -168,7 +168,7 @@ def main() -> None:
             "speedup_per_token_median": statistics.median(times["hf_bf16"]) / statistics.median(times["ours_bf16"]),
             "speedup_per_token_best": min(times["hf_bf16"]) / min(times["ours_bf16"]),
             "speedup_vs_hf_float32_median": statistics.median(times["hf"]) / statistics.median(times["ours_bf16"]),
-            "cpu_native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+            "cpu_native_bf16": cpu_has_fast_bf16(),
         },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

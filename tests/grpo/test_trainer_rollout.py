@@ -152,3 +152,31 @@ def test_cpu_autocast_always_computes_the_training_forward_in_bf16(tmp_path, tok
     assert GRPOConfig(autocast=False).autocast == "never" and GRPOConfig(autocast=True).autocast == "cuda"
     with pytest.raises(ValueError, match="autocast"):
         GRPOConfig(autocast="sometimes")
+
+
+def test_truncated_frac_counts_the_rows_whose_last_token_is_not_eos(tmp_path, tok):
+    cfg = _config(tmp_path, lora=None, beta=0.0, steps=1, max_new_tokens=3)
+    trainer = GRPOTrainer(tiny_llama(tok, seed=2), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    seen = []
+    generate = trainer.engine.generate
+
+    def recording(*args, **kwargs):
+        gen = generate(*args, **kwargs)
+        # A random model almost never samples EOS: end every third row with one, so both kinds occur.
+        eos_id = trainer.engine.eos_ids[0]
+        for row in range(0, len(gen.completion_ids), 3):
+            last = int(gen.completion_mask[row].sum()) - 1
+            gen.completion_ids[row, last] = eos_id
+        seen.append(gen)
+        return gen
+
+    trainer.engine.generate = recording  # type: ignore[method-assign]
+    metrics = trainer.train_step(1)
+    (gen,) = seen
+    eos = set(trainer.engine.eos_ids)
+    cut = 0
+    for ids, mask in zip(gen.completion_ids.tolist(), gen.completion_mask.tolist()):
+        real = [t for t, m in zip(ids, mask) if m]
+        cut += not (real and real[-1] in eos)
+    assert 0 < cut < len(gen.completion_ids)
+    assert metrics["truncated_frac"] == pytest.approx(cut / len(gen.completion_ids))

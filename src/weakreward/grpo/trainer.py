@@ -429,8 +429,11 @@ class GRPOTrainer:
             for k in ("loss", "policy_loss", "kl", "clip_frac", "clip_frac_lower", "ratio_mean")
         }
         grad_norm = 0.0
-        # sync: one host read of the completion lengths, before the loop; they scale each mini-batch's loss
-        lengths = mask.sum(-1).cpu()
+        # sync: one host read of the completion lengths (they scale each mini-batch's loss) and of each
+        # row's last token (logged as truncated_frac), before the loop
+        on_device = mask.sum(-1)
+        last = gen.completion_ids.gather(1, (on_device.clamp(min=1) - 1)[:, None]).squeeze(1)
+        lengths, last_tokens = torch.stack([on_device, last]).cpu()
         tokens_per_mini = [float(lengths[mini].sum()) for mini in minis]
         for _update in range(cfg.updates_per_batch):
             for mini, mini_tokens in zip(minis, tokens_per_mini, strict=True):
@@ -510,7 +513,7 @@ class GRPOTrainer:
                 "self_certainty": _masked_mean(stats.self_certainty, stats.mask),
                 "completion_len/mean": float(lengths.mean()),
                 "completion_len/max": float(lengths.max()),
-                "truncated_frac": float((~self._ended(gen)).float().mean()),  # sync: one small host read
+                "truncated_frac": float((~self._ends_with_eos(last_tokens)).float().mean()),
                 "rollout_s": rollout_s,
                 "train_s": train_s,
                 "tokens_per_s": n_tokens / max(rollout_s, 1e-9),
@@ -519,12 +522,10 @@ class GRPOTrainer:
         )
         return metrics
 
-    def _ended(self, gen: Generation) -> torch.Tensor:
-        """``[B]`` True where the completion ended with an EOS token (not cut at max_new_tokens)."""
+    def _ends_with_eos(self, last_tokens: torch.Tensor) -> torch.Tensor:
+        """``[B]`` True where a completion's last token is an EOS (it ended, not cut at max_new_tokens)."""
         eos = getattr(self.engine, "eos_ids", None) or [self.tokenizer.eos_token_id]
-        last = gen.completion_mask.long().sum(-1).clamp(min=1) - 1
-        tokens = gen.completion_ids.gather(1, last[:, None]).squeeze(1)
-        return torch.isin(tokens.cpu(), torch.as_tensor(list(eos)))
+        return torch.isin(last_tokens, torch.as_tensor(list(eos)))
 
     # -- evaluation -------------------------------------------------------------------------------
     @torch.no_grad()
