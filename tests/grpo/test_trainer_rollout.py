@@ -14,6 +14,7 @@ from weakreward.models import char_tokenizer, tiny_llama
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollout.hf import HFEngine
 from weakreward.rollout.static import StaticEngine
+from weakreward.rollout.static_decoder import packed_linear_available
 
 PROBLEMS = [{"prompt": p, "answer": None} for p in ("1+1=", "what is 22*3?", "x")]
 
@@ -126,7 +127,30 @@ def test_a_bf16_rollout_of_a_float32_policy_follows_the_optimizer(tmp_path, tok)
 def test_rollout_dtype_auto_is_the_policys_own_on_the_cpu(tmp_path, tok):
     trainer = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path, lora=None))
     assert trainer.config.rollout_dtype == "auto" and trainer.engine.decoder.dtype == torch.float32
-    assert trainer.engine.decoder.shares_all_weights  # nothing copied between steps
+    # Float32 weights, packed for oneDNN where this torch has it; read in place (no copies) where not.
+    assert trainer.engine.decoder.shares_all_weights == (not packed_linear_available())
+
+
+def test_full_fine_tuning_on_the_default_engine_follows_the_optimizer_every_step(tmp_path, tok):
+    """No LoRA: every weight is trainable; on the CPU they are packed copies, re-packed by each sync."""
+    cfg = _config(tmp_path, lora=None)
+    trainer = GRPOTrainer(tiny_llama(tok, seed=1), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    engine = trainer.engine
+    assert isinstance(engine, StaticEngine)
+    enc = tok(["1+1=", "what is 22*3?"], return_tensors="pt", padding=True)
+    ids, mask = enc.input_ids, enc.attention_mask.bool()
+    synced = []
+    original_sync = engine.sync_weights
+
+    def sync():
+        original_sync()
+        synced.append((_engine_logits(engine, ids, mask) - _model_logits(trainer.model, ids, mask)).abs().max())
+
+    engine.sync_weights = sync  # type: ignore[method-assign]
+    before = _engine_logits(engine, ids, mask)
+    trainer.train()
+    assert len(synced) == 3 and max(synced) < 1e-5
+    assert (_engine_logits(engine, ids, mask) - before).abs().max() > 1e-4
 
 
 def test_cpu_autocast_always_computes_the_training_forward_in_bf16(tmp_path, tok):

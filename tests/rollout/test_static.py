@@ -7,7 +7,7 @@ import torch
 from weakreward.models import char_tokenizer, tiny_llama
 from weakreward.rollout.engine import Generation, RolloutEngine, prompt_runs
 from weakreward.rollout.static import StaticEngine, sample_tokens, supports
-from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
+from weakreward.rollout.static_decoder import StaticDecoder, packed_linear_available, unsupported_reason
 
 ARCHITECTURES = {
     "llama": {},
@@ -16,6 +16,7 @@ ARCHITECTURES = {
 }
 PROMPTS = ["1+1=", "what is 22*3? answer:", "x", "a longer prompt, with some padding"]
 gpu = pytest.mark.gpu
+needs_packing = pytest.mark.skipif(not packed_linear_available(), reason="this torch has no oneDNN packed linear")
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def test_ignore_eos_forces_full_length(tok):
 
 def test_engine_follows_in_place_weight_updates_without_copies(tok):
     model = _model(tok, "llama")
-    engine = StaticEngine(model, tok)
+    engine = StaticEngine(model, tok, pack_weights=False)
     assert engine.decoder.shares_all_weights
     ids, mask = _batch(tok)
     engine.setup(len(PROMPTS), ids.shape[1] + 4)
@@ -167,6 +168,78 @@ def test_engine_follows_in_place_weight_updates_without_copies(tok):
             p.mul_(1.5).add_(0.01)  # what an optimizer step does: in place
         got = engine.decoder.prefill(ids, mask, all_logits=True)
     torch.testing.assert_close(got[mask], _hf_logits(model, ids, mask)[mask], atol=1e-5, rtol=1e-5)
+
+
+# -- packed weights (oneDNN, CPU) --------------------------------------------------------------------
+@needs_packing
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_packed_weights_compute_what_hugging_face_computes(tok, arch):
+    model = _model(tok, arch, seed=5)
+    engine = StaticEngine(model, tok)  # the CPU default packs
+    assert engine.decoder.pack_weights and not engine.decoder.shares_all_weights
+    assert engine.decoder.layers[0].wq.tensor.is_mkldnn
+    ids, mask = _batch(tok)
+    engine.setup(len(PROMPTS), 64)
+    with torch.no_grad():
+        got = engine.decoder.prefill(ids, mask, all_logits=True)
+    torch.testing.assert_close(got[mask], _hf_logits(model, ids, mask)[mask], atol=1e-5, rtol=1e-5)
+    greedy = engine.generate(ids, mask, max_new_tokens=12, temperature=0.0, top_p=1.0)
+    plain = StaticEngine(model, tok, pack_weights=False).generate(
+        ids, mask, max_new_tokens=12, temperature=0.0, top_p=1.0
+    )
+    assert torch.equal(greedy.completion_ids, plain.completion_ids)
+
+
+@needs_packing
+def test_packed_weights_follow_in_place_changes_and_repack_only_what_changed(tok):
+    model = _model(tok, "llama")
+    engine = StaticEngine(model, tok)
+    dec = engine.decoder
+    ids, mask = _batch(tok)
+    engine.setup(len(PROMPTS), 64)
+
+    def logits():
+        with torch.no_grad():
+            return dec.prefill(ids, mask, all_logits=True)[mask]
+
+    up, gate = model.model.layers[0].mlp.up_proj.weight, model.model.layers[0].mlp.gate_proj.weight
+    packed_up, packed_gate = dec.layers[0].w_up.tensor, dec.layers[0].w_gate.tensor
+    dec.refresh_weights()  # nothing changed: nothing is re-packed
+    assert dec.layers[0].w_up.tensor is packed_up
+    with torch.no_grad():
+        up.mul_(2.0)  # in place: the version counter moves
+    stale = logits()
+    dec.refresh_weights()
+    assert dec.layers[0].w_up.tensor is not packed_up and dec.layers[0].w_gate.tensor is packed_gate
+    ref = _hf_logits(model, ids, mask)[mask]
+    assert (stale - ref).abs().max() > 1e-3
+    torch.testing.assert_close(logits(), ref, atol=1e-5, rtol=1e-5)
+    # A change through .data leaves the version counter alone: the version check misses it, and the
+    # sync after an optimizer step (trainable=True) re-derives every weight that requires grad.
+    gate.data.mul_(-1.0)
+    dec.refresh_weights()
+    assert dec.layers[0].w_gate.tensor is packed_gate
+    engine.sync_weights()
+    torch.testing.assert_close(logits(), _hf_logits(model, ids, mask)[mask], atol=1e-5, rtol=1e-5)
+
+
+@needs_packing
+def test_packed_bf16_snapshots_match_the_unpacked_bf16_decoder(tok):
+    model = _model(tok, "qwen2", seed=2)  # with biases
+    ids, mask = _batch(tok)
+    out = {}
+    for pack in (True, False):
+        dec = StaticDecoder(model, dtype=torch.bfloat16, pack_weights=pack)
+        dec.setup(len(PROMPTS), 64)
+        with torch.no_grad():
+            out[pack] = dec.prefill(ids, mask, all_logits=True)[mask].float()
+    torch.testing.assert_close(out[True], out[False], atol=2e-2, rtol=2e-2)
+
+
+def test_pack_weights_is_refused_where_onednn_cannot_serve_it(tok):
+    with pytest.raises(ValueError, match="pack_weights"):
+        StaticDecoder(_model(tok, "llama"), dtype=torch.float64, pack_weights=True)
+    assert not StaticDecoder(_model(tok, "llama"), dtype=torch.float64).pack_weights  # the default falls back
 
 
 def test_lora_adapter_is_merged_into_a_snapshot_refreshed_by_sync_weights(tok):

@@ -9,14 +9,14 @@
 2. Prefill: the rows of a GRPO group share their prompt, so each distinct prompt (a run of equal
    consecutive rows) is run once and its KV cache is copied to the group's rows.
 3. Decode: a Python loop that copies the sampled tokens into the step's input buffer and runs (or, on
-   CUDA, replays) the step; sampling stays on the device (``argmax(p / E)`` with ``E ~ Exp(1)``, i.e. the
-   Gumbel-max trick), finished rows emit the pad id, and the loop ends when every row has ended (the host
+   CUDA, replays) the step; sampling stays on the device (inversion of the running sum of ``p`` with
+   one uniform per row, see `sample_tokens`), finished rows emit the pad id, and the loop ends when every row has ended (the host
    looks at the EOS flags every step on the CPU, every ``eos_check_every`` steps on CUDA).
 
 On the CPU the same steps run eagerly, which is how it is tested. The engine reads the policy's
 parameters in place, so it follows the optimizer with no copy; LoRA adapters and a compute dtype other
-than the parameters' are served from snapshots refreshed by `StaticEngine.sync_weights` (see
-`weakreward.rollout.static_decoder`).
+than the parameters' are served from snapshots refreshed by `StaticEngine.sync_weights`, and on the CPU
+the linear weights are served packed for oneDNN (see `weakreward.rollout.static_decoder`).
 """
 
 from __future__ import annotations
@@ -48,8 +48,11 @@ def sample_tokens(
 
     ``temperature <= 0`` is greedy (argmax). Otherwise ``p = softmax(z / temperature)``, restricted to the
     smallest set of most likely tokens whose mass reaches ``top_p`` (nucleus sampling; the token that
-    crosses the threshold is kept), and the token is ``argmax_v p_v / E_v`` with ``E_v ~ Exp(1)``
-    i.i.d., an exact sample from ``p`` (the exponential form of the Gumbel-max trick).
+    crosses the threshold is kept), and the token is drawn by inversion: with ``C`` the float64 running
+    sum of ``p`` over the vocabulary and ``u ~ U[0, C_V)`` one uniform per row, it is the first ``v``
+    with ``C_v > u``, so a token of probability 0 is never drawn. One uniform per row instead of one
+    exponential per vocabulary entry (the Gumbel-max form that ``torch.multinomial`` uses): on a
+    49,152-token vocabulary at 24 rows this is about 1.3 ms a step on the CPU instead of 24 ms.
 
     Args:
         logits: ``[B, V]`` next-token logits.
@@ -73,8 +76,12 @@ def sample_tokens(
         mass_before = sorted_p.cumsum(-1) - sorted_p
         sorted_p = sorted_p.masked_fill(mass_before >= top_p, 0.0)
         probs = torch.zeros_like(probs).scatter_(-1, order, sorted_p)
-    noise = torch.empty_like(probs).exponential_(generator=generator)
-    return (probs / noise).argmax(-1)
+    cdf = probs.double().cumsum_(-1)  # [B, V]; float64 so that small tails keep their mass
+    total = cdf[:, -1:]
+    u = torch.rand(total.shape, generator=generator, dtype=torch.float64, device=total.device) * total
+    # u * total can round up to total; below it, the first C_v > u is a token of positive probability.
+    u = torch.minimum(u, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, u, right=True)[:, 0]
 
 
 class StaticEngine:
@@ -98,6 +105,8 @@ class StaticEngine:
             ``setup``. Off by default: the plain step needs no compiler and warms up in about a second.
         share_prompts: Prefill each run of equal consecutive prompt rows once and copy its KV cache to
             the run's rows (a GRPO group). False prefills every row (the reference the tests compare to).
+        pack_weights: Serve the linear weights packed for oneDNN (see `StaticDecoder`); default on the
+            CPU where available, about twice as fast per decode step for one extra copy of the weights.
 
     Examples:
         >>> from weakreward.models import char_tokenizer, tiny_llama
@@ -122,12 +131,13 @@ class StaticEngine:
         length_bucket: int = 128,
         compile: bool = False,
         share_prompts: bool = True,
+        pack_weights: bool | None = None,
     ) -> None:
         if eos_check_every is not None and eos_check_every < 1:
             raise ValueError(f"eos_check_every must be >= 1, got {eos_check_every}")
         if length_bucket < 1:
             raise ValueError(f"length_bucket must be >= 1, got {length_bucket}")
-        self.decoder = StaticDecoder(model, dtype=dtype)
+        self.decoder = StaticDecoder(model, dtype=dtype, pack_weights=pack_weights)
         self.model = model
         self.tokenizer = tokenizer
         self.device = self.decoder.device
@@ -143,6 +153,7 @@ class StaticEngine:
         self.ignore_eos = ignore_eos
         self.length_bucket = length_bucket
         self._step_fn = self.decoder.decode_step
+        self._compiled = compile
         if compile:
             self._step_fn = torch.compile(self.decoder.decode_step, fullgraph=True, dynamic=False)
         all_eos = eos_token_ids(model, tokenizer)
@@ -194,9 +205,11 @@ class StaticEngine:
 
     def sync_weights(self) -> None:
         """Call after each optimizer step. Shared parameters need nothing; snapshots (LoRA, another
-        dtype) are refreshed in place; a parameter that moved (``p.data = ...``) rebinds the weights
-        and drops the captured graph, which the next ``generate`` recaptures."""
-        if self.decoder.refresh_weights():
+        dtype, packed weights) of trainable parameters are re-derived, in place where a graph reads
+        them; a parameter that moved (``p.data = ...``) rebinds the weights and drops the captured
+        graph, which the next ``generate`` recaptures. ``generate`` itself re-derives only the
+        snapshots whose parameters changed in place since (their version counters)."""
+        if self.decoder.refresh_weights(trainable=True):
             self._graph = None
 
     # -- generation ------------------------------------------------------------------------------------
@@ -209,12 +222,15 @@ class StaticEngine:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
         return torch.Generator(device=self.device).manual_seed(seed)
 
-    def _step_logits(self) -> torch.Tensor:
+    def _step_logits(self, length: int) -> torch.Tensor:
+        """The next decode step's logits; ``length`` is the number of cache slots written after it."""
         if self._graph is not None:
             self._graph.replay()
             assert self._graph_logits is not None, "set with the graph by _capture"
             return self._graph_logits
-        return self._step_fn()
+        if self._compiled:
+            return self._step_fn()  # fixed shapes: a length that changed each step would recompile
+        return self.decoder.decode_step(length)
 
     def generate(
         self,
@@ -277,7 +293,7 @@ class StaticEngine:
                 if t + 1 == max_new_tokens:
                     break
                 dec.tokens.copy_(token)
-                logits = self._step_logits()
+                logits = self._step_logits(p + t + 1)  # slots 0..p-1 hold the prompt, p + t this token
         width = int(out_mask.any(0).sum())  # sync: once per call; masks are prefixes, so this is T
         out_ids, out_mask = out_ids[:, :width], out_mask[:, :width]
         rows = out_ids.masked_fill(~out_mask, self.pad_id).tolist()

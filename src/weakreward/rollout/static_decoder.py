@@ -13,7 +13,12 @@ static RoPE (default, linear, llama3 or yarn). `unsupported_reason` says why a m
 Weights: a parameter already in the compute dtype is referenced (its storage is shared, so in-place
 optimizer updates are seen with no copy). A peft LoRA layer, or a parameter in another dtype, gets a
 snapshot buffer holding ``W + Σ_adapters ΔW`` in the compute dtype, refreshed in place by
-`StaticDecoder.refresh_weights` (in place, so a captured graph keeps reading the right address).
+`StaticDecoder.refresh_weights` (in place, so a captured graph keeps reading the right address). On the
+CPU the linear weights are also packed in oneDNN's blocked layout (`packed_linear_available`): at 24
+rows on the project's CPU, SmolLM2-135M's LM head took 8 ms that way against 23 ms with ``F.linear``
+(Intel MKL), an MLP projection 0.21 ms against 0.33 ms. Snapshots
+are re-derived only when a parameter they read has changed (its version counter), or for every
+trainable parameter after an optimizer step.
 """
 
 from __future__ import annotations
@@ -75,34 +80,103 @@ def unsupported_reason(model: torch.nn.Module) -> str | None:
     return None
 
 
-class _WeightRef:
-    """One weight as the decoder reads it: the parameter itself, or a snapshot refreshed in place."""
+_PACKABLE_DTYPES = (torch.float32, torch.bfloat16)
+_packed_linear_works: dict[torch.dtype, bool] = {}
 
-    def __init__(self, module: torch.nn.Module, attr: str, dtype: torch.dtype) -> None:
-        self.module, self.attr = module, attr
+
+def packed_linear_available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this torch build runs oneDNN's packed linear on the CPU in ``dtype`` (float32 or bfloat16).
+
+    The op pair is ``torch.ops.mkldnn._reorder_linear_weight`` (the weight, once, in oneDNN's blocked
+    layout) and ``torch.ops.mkldnn._linear_pointwise`` (the product), which Inductor's CPU freezing
+    uses; they are internal, so they are tried once on a 2×2 product and the answer is cached.
+
+    Args:
+        dtype: The compute dtype to try.
+
+    Examples:
+        >>> packed_linear_available(torch.float64)
+        False
+    """
+    if dtype not in _PACKABLE_DTYPES:
+        return False
+    if dtype not in _packed_linear_works:
+        try:
+            weight = torch.ops.mkldnn._reorder_linear_weight(torch.eye(2, dtype=dtype))
+            out = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2, dtype=dtype), weight, None, "none", [], "")
+            _packed_linear_works[dtype] = bool(torch.equal(out.float(), torch.ones(1, 2)))
+        except (AttributeError, RuntimeError):
+            _packed_linear_works[dtype] = False
+    return _packed_linear_works[dtype]
+
+
+class _WeightRef:
+    """One weight as the decoder reads it: the parameter itself, or a snapshot derived from it.
+
+    A snapshot (a LoRA layer's ``W + Σ ΔW``, another dtype than the parameter's, or a linear weight
+    packed for oneDNN) is re-derived by `refresh` when one of the tensors it reads has changed in
+    place (their version counters) or, with ``trainable=True``, whenever one of them requires grad.
+    """
+
+    def __init__(self, module: torch.nn.Module, attr: str, dtype: torch.dtype, pack: bool = False) -> None:
+        self.module, self.attr, self.dtype, self.pack = module, attr, dtype, pack
         source = self._source()
         self.param_ptr = self._param().data_ptr()
-        self.snapshot = _is_lora(module) or source.dtype != dtype
-        self.tensor = source.detach().to(dtype).clone() if self.snapshot else source.detach()
+        self.snapshot = pack or _is_lora(module) or source.dtype != dtype
+        self.stamp = self._stamp()
+        self.tensor = self._derive(source) if self.snapshot else source.detach()
 
     def _param(self) -> torch.Tensor:
         owner = self.module.base_layer if _is_lora(self.module) else self.module
         return getattr(owner, self.attr)
 
-    def _source(self) -> torch.Tensor:
-        value = self._param()
-        if value is None or not _is_lora(self.module) or self.attr != "weight":
-            return value
+    def _adapters(self) -> list[str]:
+        """The active LoRA adapters whose delta is added to this weight (none for a plain module)."""
+        if not _is_lora(self.module) or self.attr != "weight":
+            return []
         lora = cast(Any, self.module)  # a peft LoRA layer: its adapter attributes are untyped
         if getattr(lora, "merged", False) or getattr(lora, "disable_adapters", False):
-            return value
-        for name in lora.active_adapters:
-            if name in lora.lora_A:
-                value = value + lora.get_delta_weight(name)
+            return []
+        return [name for name in lora.active_adapters if name in lora.lora_A]
+
+    def _inputs(self) -> list[torch.Tensor]:
+        """The tensors the weight is derived from: the parameter and each active adapter's A and B."""
+        lora = cast(Any, self.module)
+        out = [self._param()]
+        for name in self._adapters():
+            out += [lora.lora_A[name].weight, lora.lora_B[name].weight]
+        return out
+
+    def _stamp(self) -> tuple:
+        """Changes when an input changes in place or the set of active adapters or their scaling does."""
+        lora = cast(Any, self.module)
+        scaling = tuple(lora.scaling.get(name) for name in self._adapters()) if self._adapters() else ()
+        return tuple(t._version for t in self._inputs()), tuple(self._adapters()), scaling
+
+    def _source(self) -> torch.Tensor:
+        value = self._param()
+        lora = cast(Any, self.module)
+        for name in self._adapters():
+            value = value + lora.get_delta_weight(name)
         return value
 
-    def refresh(self) -> None:
-        if self.snapshot:
+    def _derive(self, source: torch.Tensor) -> torch.Tensor:
+        value = source.detach().to(self.dtype, copy=True)
+        return torch.ops.mkldnn._reorder_linear_weight(value) if self.pack else value
+
+    def refresh(self, trainable: bool = False) -> None:
+        """Re-derive a snapshot whose inputs changed in place (or, with ``trainable``, that any input
+        requires grad: a change through ``.data`` does not move the version counter). A packed weight
+        is replaced (CPU only, where nothing is captured); any other snapshot is overwritten in place."""
+        if not self.snapshot:
+            return
+        stamp = self._stamp()
+        if stamp == self.stamp and not (trainable and any(t.requires_grad for t in self._inputs())):
+            return
+        self.stamp = stamp
+        if self.pack:
+            self.tensor = self._derive(self._source())
+        else:
             self.tensor.copy_(self._source().detach())
 
     def moved(self) -> bool:
@@ -136,6 +210,13 @@ def _t(ref: _WeightRef | None) -> torch.Tensor | None:
     return None if ref is None else ref.tensor
 
 
+def _linear(x: torch.Tensor, weight: _WeightRef, bias: _WeightRef | None) -> torch.Tensor:
+    """``x @ W.T + b``, with oneDNN's packed product where the weight is packed."""
+    if weight.pack:
+        return torch.ops.mkldnn._linear_pointwise(x, weight.tensor, _t(bias), "none", [], "")
+    return F.linear(x, weight.tensor, _t(bias))
+
+
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """Hugging Face's ``LlamaRMSNorm``: normalise in float32, scale in the input dtype."""
     h = x.float()
@@ -154,9 +235,15 @@ class StaticDecoder:
     Args:
         model: A supported HF causal LM, optionally wrapped by peft (see `unsupported_reason`).
         dtype: The compute dtype; default the model's parameter dtype (parameters are then shared).
+        pack_weights: Serve every linear weight (attention, MLP, LM head) packed in oneDNN's blocked
+            layout, one extra copy of those weights. Default: on the CPU, in float32 or bfloat16, where
+            `packed_linear_available` (small-batch products run 1.5-3× faster than ``F.linear`` there,
+            see above). A packed weight is re-packed by `refresh_weights` when its parameter changed.
     """
 
-    def __init__(self, model: torch.nn.Module, dtype: torch.dtype | None = None) -> None:
+    def __init__(
+        self, model: torch.nn.Module, dtype: torch.dtype | None = None, pack_weights: bool | None = None
+    ) -> None:
         reason = unsupported_reason(model)
         if reason is not None:
             raise ValueError(f"StaticDecoder cannot run this model: {reason}")
@@ -167,6 +254,11 @@ class StaticDecoder:
         embed: torch.Tensor = self._inner().embed_tokens.weight
         self.device: torch.device = embed.device
         self.dtype: torch.dtype = dtype or embed.dtype
+        if pack_weights is None:
+            pack_weights = self.device.type == "cpu" and packed_linear_available(self.dtype)
+        if pack_weights and (self.device.type != "cpu" or not packed_linear_available(self.dtype)):
+            raise ValueError(f"pack_weights needs oneDNN's packed linear on the CPU in {self.dtype}")
+        self.pack_weights: bool = pack_weights
         self.num_layers: int = config.num_hidden_layers
         self.num_heads: int = config.num_attention_heads
         self.num_kv_heads: int = getattr(config, "num_key_value_heads", None) or self.num_heads
@@ -189,6 +281,9 @@ class StaticDecoder:
         def ref(module: torch.nn.Module, attr: str = "weight") -> _WeightRef:
             return _WeightRef(module, attr, dt)
 
+        def linear(module: torch.nn.Module) -> _WeightRef:
+            return _WeightRef(module, "weight", dt, pack=self.pack_weights)
+
         def bias(module: torch.nn.Module) -> _WeightRef | None:
             owner = module.base_layer if _is_lora(module) else module
             return ref(module, "bias") if getattr(owner, "bias", None) is not None else None
@@ -198,10 +293,10 @@ class StaticDecoder:
             attn, mlp = layer.self_attn, layer.mlp
             self.layers.append(
                 _Layer(
-                    wq=ref(attn.q_proj),
-                    wk=ref(attn.k_proj),
-                    wv=ref(attn.v_proj),
-                    wo=ref(attn.o_proj),
+                    wq=linear(attn.q_proj),
+                    wk=linear(attn.k_proj),
+                    wv=linear(attn.v_proj),
+                    wo=linear(attn.o_proj),
                     bq=bias(attn.q_proj),
                     bk=bias(attn.k_proj),
                     bv=bias(attn.v_proj),
@@ -210,9 +305,9 @@ class StaticDecoder:
                     k_norm=ref(attn.k_norm) if hasattr(attn, "k_norm") else None,
                     ln_attn=ref(layer.input_layernorm),
                     ln_mlp=ref(layer.post_attention_layernorm),
-                    w_gate=ref(mlp.gate_proj),
-                    w_up=ref(mlp.up_proj),
-                    w_down=ref(mlp.down_proj),
+                    w_gate=linear(mlp.gate_proj),
+                    w_up=linear(mlp.up_proj),
+                    w_down=linear(mlp.down_proj),
                     b_gate=bias(mlp.gate_proj),
                     b_up=bias(mlp.up_proj),
                     b_down=bias(mlp.down_proj),
@@ -221,7 +316,7 @@ class StaticDecoder:
         self.embed = ref(inner.embed_tokens)
         self.norm = ref(inner.norm)
         lm_head = cast(torch.nn.Module, self.base.lm_head)
-        self.lm_head = ref(lm_head)
+        self.lm_head = linear(lm_head)
         self.lm_head_bias = bias(lm_head)
         self._refs: list[_WeightRef] = [self.embed, self.norm, self.lm_head] + (
             [self.lm_head_bias] if self.lm_head_bias else []
@@ -229,15 +324,23 @@ class StaticDecoder:
         for layer in self.layers:
             self._refs.extend(v for v in vars(layer).values() if v is not None)
 
-    def refresh_weights(self) -> bool:
-        """Refresh snapshot weights in place; returns True when references had to be rebuilt (a
-        parameter moved), in which case anything captured against the old addresses is stale."""
+    def refresh_weights(self, trainable: bool = False) -> bool:
+        """Re-derive the snapshot weights whose parameters changed in place (their version counters).
+
+        Args:
+            trainable: Also re-derive every snapshot of a parameter that requires grad, whatever its
+                version counter says (after an optimizer step, or a change through ``.data``).
+
+        Returns:
+            True when references had to be rebuilt (a parameter moved, ``p.data = ...``), in which case
+            anything captured against the old addresses is stale.
+        """
         with torch.no_grad():
             if any(r.moved() for r in self._refs):
                 self._bind_weights()
                 return True
             for r in self._refs:
-                r.refresh()
+                r.refresh(trainable)
         return False
 
     @property
@@ -290,9 +393,9 @@ class StaticDecoder:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``h`` [B, T, C], ``cos``/``sin`` [B, T, D] → q [B, H, T, D], k and v [B, KV, T, D]."""
         b, t, _ = h.shape
-        q = F.linear(h, layer.wq.tensor, _t(layer.bq)).view(b, t, self.num_heads, self.head_dim)
-        k = F.linear(h, layer.wk.tensor, _t(layer.bk)).view(b, t, self.num_kv_heads, self.head_dim)
-        v = F.linear(h, layer.wv.tensor, _t(layer.bv)).view(b, t, self.num_kv_heads, self.head_dim)
+        q = _linear(h, layer.wq, layer.bq).view(b, t, self.num_heads, self.head_dim)
+        k = _linear(h, layer.wk, layer.bk).view(b, t, self.num_kv_heads, self.head_dim)
+        v = _linear(h, layer.wv, layer.bv).view(b, t, self.num_kv_heads, self.head_dim)
         if layer.q_norm is not None:
             assert layer.k_norm is not None, "q_norm and k_norm come together (qwen3)"
             q = _rms_norm(q, layer.q_norm.tensor, self.eps)
@@ -303,12 +406,12 @@ class StaticDecoder:
 
     def _mlp(self, layer: _Layer, x: torch.Tensor) -> torch.Tensor:
         h = _rms_norm(x, layer.ln_mlp.tensor, self.eps)
-        gate = F.linear(h, layer.w_gate.tensor, _t(layer.b_gate))
-        up = F.linear(h, layer.w_up.tensor, _t(layer.b_up))
-        return x + F.linear(F.silu(gate) * up, layer.w_down.tensor, _t(layer.b_down))
+        gate = _linear(h, layer.w_gate, layer.b_gate)
+        up = _linear(h, layer.w_up, layer.b_up)
+        return x + _linear(F.silu(gate) * up, layer.w_down, layer.b_down)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(_rms_norm(x, self.norm.tensor, self.eps), self.lm_head.tensor, _t(self.lm_head_bias))
+        return _linear(_rms_norm(x, self.norm.tensor, self.eps), self.lm_head, self.lm_head_bias)
 
     # -- prefill and decode ----------------------------------------------------------------------------
 
@@ -361,7 +464,7 @@ class StaticDecoder:
             if group > 1:
                 k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B, H, P, D]
-            x = x + F.linear(a.transpose(1, 2).reshape(b, p, -1), layer.wo.tensor, _t(layer.bo))
+            x = x + _linear(a.transpose(1, 2).reshape(b, p, -1), layer.wo, layer.bo)
             x = self._mlp(layer, x)
         logits = self._logits(x if all_logits else x[:, -1])
         if repeats is not None:
@@ -373,18 +476,30 @@ class StaticDecoder:
         self.positions.copy_(positions[:, -1] + 1)
         return logits
 
-    def decode_step(self) -> torch.Tensor:
+    def decode_step(self, length: int | None = None) -> torch.Tensor:
         """One token per row: reads ``tokens``, ``positions``, ``cache_pos``; writes the cache slot and
         advances the state. Only static-shape buffers are touched, so this is what gets captured.
+
+        Attention is written out (scores, float32 softmax, weighted sum): for one query token per row
+        it is two small matmuls, which on the CPU run about twice as fast as the fused
+        ``scaled_dot_product_attention`` kernel, built for long queries.
+
+        Args:
+            length: Attend over cache slots ``0..length-1`` only: the eager loop passes the slots written
+                so far (``cache_pos + 1``), so a step reads no unwritten cache. None attends over all
+                ``max_len`` slots with the unwritten ones masked, the fixed shapes a captured graph needs.
 
         Returns:
             ``[B, V]`` next-token logits in the compute dtype.
         """
         b = self.batch_size
+        n = self.max_len if length is None else length
         self.slot_valid.index_fill_(1, self.cache_pos, True)
         cos, sin = self.cos[self.positions][:, None], self.sin[self.positions][:, None]  # [B, 1, D]
-        mask = self.slot_valid[:, None, None, :]  # [B, 1, 1, L]
+        bias = torch.zeros(b, 1, 1, n, dtype=self.dtype, device=self.device)  # [B, 1, 1, n] additive mask
+        bias.masked_fill_(~self.slot_valid[:, None, None, :n], float("-inf"))
         group = self.num_heads // self.num_kv_heads
+        scale = self.head_dim**-0.5
         x = F.embedding(self.tokens[:, None], self.embed.tensor)  # [B, 1, C]
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, _rms_norm(x, layer.ln_attn.tensor, self.eps), cos, sin)
@@ -393,8 +508,10 @@ class StaticDecoder:
             # Grouped-query attention without repeating the cache: a kv head's G query heads act as
             # G query rows (one token each, so no causal structure among them).
             qg = q.reshape(b, self.num_kv_heads, group, self.head_dim)
-            a = F.scaled_dot_product_attention(qg, self.k_cache[i], self.v_cache[i], attn_mask=mask)
-            x = x + F.linear(a.reshape(b, 1, -1), layer.wo.tensor, _t(layer.bo))
+            scores = torch.matmul(qg, self.k_cache[i, :, :, :n].transpose(-1, -2)).mul_(scale).add_(bias)
+            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)  # [B, KV, G, n]
+            a = torch.matmul(weights, self.v_cache[i, :, :, :n])
+            x = x + _linear(a.reshape(b, 1, -1), layer.wo, layer.bo)
             x = self._mlp(layer, x)
         self.positions.add_(1)
         self.cache_pos.add_(1)
