@@ -118,6 +118,29 @@ def test_gradient_of_each_statistic_alone(which):
     assert x.grad.abs().sum() > 0
 
 
+def test_masked_vocabulary_entries_count_as_absent():
+    """Logits of −inf (a masked vocabulary) give the log-prob and entropy of the distribution over the
+    other tokens, and no gradient reaches them; NaN logits are not hidden."""
+    logits, ids, mask = _inputs((2, 5, 11), torch.float64, seed=6)
+    allowed = torch.ones(11, dtype=torch.bool)
+    allowed[[0, 4, 10]] = False
+    ids = torch.nonzero(allowed)[:, 0][ids % int(allowed.sum())]  # sampled tokens are allowed ones
+    x = logits.masked_fill(~allowed, float("-inf")).requires_grad_(True)
+    ts = reference_token_stats(x, ids, mask, 1.0, chunk_rows=3)
+    (ts.logprobs.sum() + ts.entropy.sum()).backward()
+    kept = logits[..., allowed].clone().requires_grad_(True)
+    remap = torch.cumsum(allowed.long(), 0) - 1  # index among the allowed tokens
+    lp, ent, _ = naive_stats(kept, remap[ids], mask, 1.0)
+    (lp.sum() + ent.sum()).backward()
+    torch.testing.assert_close(ts.logprobs, lp, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(ts.entropy, ent, atol=1e-10, rtol=1e-10)
+    assert torch.equal(x.grad[..., ~allowed], torch.zeros_like(x.grad[..., ~allowed]))
+    torch.testing.assert_close(x.grad[..., allowed], kept.grad, atol=1e-10, rtol=1e-8)
+    poisoned = logits.clone()
+    poisoned[0, 0, 3] = float("nan")
+    assert reference_token_stats(poisoned, ids, None, 1.0).entropy[0, 0].isnan()
+
+
 def test_gradcheck_of_the_chunked_function():
     logits, ids, mask = _inputs((2, 3, 5), torch.float64, seed=5)
     x = logits.clone().requires_grad_(True)

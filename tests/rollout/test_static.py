@@ -3,6 +3,8 @@ random models (CPU)."""
 
 import pytest
 import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from weakreward.models import char_tokenizer, tiny_llama
 from weakreward.rollout.engine import Generation, RolloutEngine, prompt_runs
@@ -333,6 +335,45 @@ def test_top_p_sampling_never_leaves_the_nucleus():
     assert abs(freq - 0.5 / 0.8) < 0.04
     full = sample_tokens(logits, 1.0, 1.0, g)
     assert abs((full == 3).float().mean().item() - 0.05) < 0.02
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1), keep=st.lists(st.booleans(), min_size=2, max_size=12), top_p=st.floats(0.05, 1.0)
+)
+def test_sampling_never_draws_a_token_of_probability_zero(seed, keep, top_p):
+    assume(any(keep))
+    g = torch.Generator().manual_seed(seed)
+    logits = 4 * torch.randn(200, len(keep), generator=g)
+    allowed = torch.tensor(keep)
+    logits[:, ~allowed] = float("-inf")
+    tokens = sample_tokens(logits, 1.0, top_p, g)
+    assert allowed[tokens].all()
+    # Under top-p the drawn token is also inside its row's nucleus: the mass of strictly likelier tokens is < top_p.
+    probs = torch.softmax(logits, -1)
+    drawn = probs.gather(1, tokens[:, None])
+    assert (torch.where(probs > drawn, probs, 0.0).sum(-1) < top_p + 1e-6).all()
+
+
+def test_the_largest_uniform_draws_the_last_token_of_positive_probability(monkeypatch):
+    """u = rand * total can round up to total; it must still land on a token that has mass."""
+    logits = torch.tensor([[0.0, 1.0, 2.0, float("-inf"), float("-inf")]])
+    largest = 1.0 - 2.0**-53
+    monkeypatch.setattr(torch, "rand", lambda *a, dtype=None, device=None, **k: torch.full(a[0], largest, dtype=dtype))
+    assert sample_tokens(logits, 1.0, 1.0).tolist() == [2]
+    smallest = torch.tensor([[float("-inf"), 0.0, 1.0]])
+    monkeypatch.setattr(torch, "rand", lambda *a, dtype=None, device=None, **k: torch.zeros(a[0], dtype=dtype))
+    assert sample_tokens(smallest, 1.0, 1.0).tolist() == [1]  # u = 0 never draws the leading zero-mass token
+
+
+def test_sampled_frequencies_follow_the_softmax():
+    logits = torch.tensor([[1.0, 0.0, -1.0, 2.0, -3.0]]).repeat(20000, 1)
+    expected = torch.softmax(logits[0], -1)  # 0.236, 0.087, 0.032, 0.641, 0.004 (by hand: e^z / sum e^z)
+    tokens = sample_tokens(logits, 1.0, 1.0, torch.Generator().manual_seed(1))
+    freq = torch.bincount(tokens, minlength=5).float() / len(tokens)
+    assert (freq - expected).abs().max() < 0.012  # 4 standard errors of the largest cell
+    cooler = sample_tokens(logits, 0.5, 1.0, torch.Generator().manual_seed(2))
+    assert abs((cooler == 3).float().mean().item() - torch.softmax(logits[0] / 0.5, -1)[3].item()) < 0.012
 
 
 @gpu

@@ -218,15 +218,15 @@ def _linear(x: torch.Tensor, weight: _WeightRef, bias: _WeightRef | None) -> tor
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """Hugging Face's ``LlamaRMSNorm``: normalise in float32, scale in the input dtype."""
-    h = x.float()
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * h.to(x.dtype)
+    """Hugging Face's ``LlamaRMSNorm``: normalise in float32, scale in the input dtype (one fused
+    normalisation instead of five element-wise ops)."""
+    return weight * F.rms_norm(x.float(), x.shape[-1:], eps=eps).to(x.dtype)
 
 
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+def _rotate(x: torch.Tensor, cos: torch.Tensor, signed_sin: torch.Tensor) -> torch.Tensor:
+    """RoPE: ``x·cos + rotate_half(x)·sin`` with ``rotate_half(x) = (−x₂, x₁)`` written as a roll of the
+    halves times ``signed_sin = (−sin₁, sin₂)``, the same products in fewer ops."""
+    return x * cos + x.roll(x.shape[-1] // 2, dims=-1) * signed_sin
 
 
 class StaticDecoder:
@@ -372,26 +372,30 @@ class StaticDecoder:
         self.tokens = torch.zeros(batch_size, dtype=torch.long, device=dev)  # [B] input of the next step
         self.positions = torch.zeros(batch_size, dtype=torch.long, device=dev)  # [B] RoPE position per row
         self.cache_pos = torch.zeros(1, dtype=torch.long, device=dev)  # the slot the next step writes
-        self.cos, self.sin = self._rope_tables(max_len)  # [L, D] each
+        self.cos, self.signed_sin = self._rope_tables(max_len)  # [L, D] each
         self.batch_size, self.max_len = batch_size, max_len
         return True
 
     def _rope_tables(self, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos/sin for positions ``0..max_len-1`` from the model's own rotary module (same formula and
-        scaling as its forward), stored in the compute dtype as Hugging Face casts them."""
+        """cos and signed sin (the first half negated, see `_rotate`) for positions ``0..max_len-1`` from
+        the model's own rotary module (same formula and scaling as its forward), stored in the compute
+        dtype as Hugging Face casts them."""
         rotary = self._inner().rotary_emb
         positions = torch.arange(max_len, device=self.device, dtype=torch.float32)
         freqs = positions[:, None] * rotary.inv_freq.to(device=self.device, dtype=torch.float32)[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         scale = float(getattr(rotary, "attention_scaling", 1.0))
-        return (emb.cos() * scale).to(self.dtype), (emb.sin() * scale).to(self.dtype)
+        sin = (emb.sin() * scale).to(self.dtype)
+        half = sin.shape[-1] // 2
+        return (emb.cos() * scale).to(self.dtype), torch.cat((-sin[:, :half], sin[:, half:]), dim=-1)
 
     # -- forward pieces --------------------------------------------------------------------------------
 
     def _qkv(
         self, layer: _Layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``h`` [B, T, C], ``cos``/``sin`` [B, T, D] → q [B, H, T, D], k and v [B, KV, T, D]."""
+        """``h`` [B, T, C], ``cos``/``sin`` [B, T, D] (``sin`` signed, see `_rotate`) → q [B, H, T, D], k and v
+        [B, KV, T, D]."""
         b, t, _ = h.shape
         q = _linear(h, layer.wq, layer.bq).view(b, t, self.num_heads, self.head_dim)
         k = _linear(h, layer.wk, layer.bk).view(b, t, self.num_kv_heads, self.head_dim)
@@ -449,7 +453,7 @@ class StaticDecoder:
             b = ids.shape[0]
         # Positions count real tokens, as Hugging Face's generate does for left padding.
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, P]
-        cos, sin = self.cos[positions], self.sin[positions]  # [B, P, D]
+        cos, sin = self.cos[positions], self.signed_sin[positions]  # [B, P, D]
         idx = torch.arange(p, device=self.device)
         causal = idx[None, :] <= idx[:, None]  # [P, P] query i sees keys j ≤ i
         # Padding keys are hidden; a padding query sees itself only, so no row of the softmax is empty.
@@ -495,7 +499,7 @@ class StaticDecoder:
         b = self.batch_size
         n = self.max_len if length is None else length
         self.slot_valid.index_fill_(1, self.cache_pos, True)
-        cos, sin = self.cos[self.positions][:, None], self.sin[self.positions][:, None]  # [B, 1, D]
+        cos, sin = self.cos[self.positions][:, None], self.signed_sin[self.positions][:, None]  # [B, 1, D]
         bias = torch.zeros(b, 1, 1, n, dtype=self.dtype, device=self.device)  # [B, 1, 1, n] additive mask
         bias.masked_fill_(~self.slot_valid[:, None, None, :n], float("-inf"))
         group = self.num_heads // self.num_kv_heads
