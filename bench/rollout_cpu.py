@@ -6,9 +6,11 @@ sampled 6 times (24 rows), 16 new tokens per row, temperature 1, top-p 1. Both s
 tokens per row (ours with EOS ignored, HF with ``min_new_tokens``), so the time per generated token is
 comparable. The two alternate in rounds in one process so that a change in machine load hits both;
 the JSON holds every round, the medians, the fastest runs, ``os.getloadavg()`` before and after, and
-the speedup per generated token (HF time / ours; target >= 1.8). ``bf16`` repeats the pair with bfloat16
-matmuls on both sides: ours with ``dtype=torch.bfloat16`` (the demo's ``rollout_dtype`` on a CPU with
-native bfloat16), HF ``generate`` under bf16 autocast.
+the speedup per generated token (HF time / ours; target >= 1.8). Two variants of ours show where the
+speed comes from: every row prefilled (``weakreward_unshared_prefill``) and the weights read in place
+through ``F.linear`` instead of packed for oneDNN (``weakreward_unpacked_weights``). ``bf16`` repeats
+the pair with bfloat16 matmuls on both sides: ours with ``dtype=torch.bfloat16`` (the demo's
+``rollout_dtype`` on a CPU with native bfloat16), HF ``generate`` under bf16 autocast.
 
 Run: ``python bench/rollout_cpu.py`` (writes bench/results/rollout_cpu.json).
 """
@@ -70,6 +72,8 @@ def main() -> None:
     # The default engine as configured, with EOS ignored so that every row runs the full length.
     ours = StaticEngine(model, tok, ignore_eos=True)
     unshared = StaticEngine(model, tok, ignore_eos=True, share_prompts=False)
+    # The parameters read in place through F.linear (Intel MKL) instead of packed for oneDNN: what packing buys.
+    unpacked = StaticEngine(model, tok, ignore_eos=True, pack_weights=False)
     # bf16: the demo's setting on a CPU with native bfloat16 (rollout_dtype="bfloat16"), against HF generate
     # under bf16 autocast, the same precision for the peer.
     ours_bf16 = StaticEngine(model, tok, ignore_eos=True, dtype=torch.bfloat16)
@@ -111,13 +115,23 @@ def main() -> None:
         return time.perf_counter() - t0
 
     load_before = os.getloadavg()
-    run_ours(ours, 0), run_hf(0), run_ours(ours_bf16, 0), run_hf(0, bf16=True)  # warm-up: first-call paths
-    times: dict[str, list[float]] = {"ours": [], "hf": [], "ours_unshared_prefill": [], "ours_bf16": [], "hf_bf16": []}
+    for engine in (ours, unshared, unpacked, ours_bf16):  # warm-up: first-call paths
+        run_ours(engine, 0)
+    run_hf(0), run_hf(0, bf16=True)
+    times: dict[str, list[float]] = {
+        "ours": [],
+        "hf": [],
+        "ours_unshared_prefill": [],
+        "ours_unpacked": [],
+        "ours_bf16": [],
+        "hf_bf16": [],
+    }
     prefill: dict[str, list[float]] = {"shared": [], "unshared": []}
     for r in range(args.rounds):
         times["ours"].append(run_ours(ours, r + 1))
         times["hf"].append(run_hf(r + 1))
         times["ours_unshared_prefill"].append(run_ours(unshared, r + 1))
+        times["ours_unpacked"].append(run_ours(unpacked, r + 1))
         times["ours_bf16"].append(run_ours(ours_bf16, r + 1))
         times["hf_bf16"].append(run_hf(r + 1, bf16=True))
         prefill["shared"].append(prefill_s(True))
@@ -147,6 +161,7 @@ def main() -> None:
             "new_tokens": n,
             "generated_tokens": tokens,
             "default_engine": type(default).__name__,
+            "default_packs_weights": bool(getattr(default, "decoder", None) and default.decoder.pack_weights),
             "rounds": args.rounds,
             "torch_threads": torch.get_num_threads(),
             "cpu_count": os.cpu_count(),
@@ -158,6 +173,7 @@ def main() -> None:
         "weakreward": summary(times["ours"]),
         "hf_generate": summary(times["hf"]),
         "weakreward_unshared_prefill": summary(times["ours_unshared_prefill"]),
+        "weakreward_unpacked_weights": summary(times["ours_unpacked"]),
         "prefill_s": {k: statistics.median(v) for k, v in prefill.items()},
         "speedup_per_token_median": statistics.median(times["hf"]) / statistics.median(times["ours"]),
         "speedup_per_token_best": min(times["hf"]) / min(times["ours"]),

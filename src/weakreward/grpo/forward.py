@@ -59,9 +59,23 @@ def completion_token_stats(
     runs = prompt_runs(prompt_ids, prompt_mask) if share_prompts else None
     if runs is None:
         logits = _unshared_logits(model, prompt_ids, prompt_mask, completion_ids, completion_mask)
-    else:
-        logits = _shared_logits(model, prompt_ids, prompt_mask, completion_ids, completion_mask, runs)
-    return token_stats_from_logits(logits, completion_ids, completion_mask, temperature)
+        return token_stats_from_logits(logits, completion_ids, completion_mask, temperature)
+    # The first completion token is predicted by the prompt pass, the others by the completion pass:
+    # the statistics of the two parts are joined ([B, T]) rather than their logits ([B, T, V], a copy).
+    parts = _shared_logits(model, prompt_ids, prompt_mask, completion_ids, completion_mask, runs)
+    stats, start = [], 0
+    for logits in parts:
+        cols = slice(start, start + logits.shape[1])
+        stats.append(token_stats_from_logits(logits, completion_ids[:, cols], completion_mask[:, cols], temperature))
+        start = cols.stop
+    if len(stats) == 1:
+        return stats[0]
+    return TokenStats(
+        logprobs=torch.cat([s.logprobs for s in stats], dim=1),
+        entropy=torch.cat([s.entropy for s in stats], dim=1),
+        self_certainty=torch.cat([s.self_certainty for s in stats], dim=1),
+        mask=completion_mask.bool(),
+    )
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -89,8 +103,10 @@ def _shared_logits(
     c_ids: torch.Tensor,
     c_mask: torch.Tensor,
     runs: torch.Tensor,
-) -> torch.Tensor:
-    """The same logits with each of the ``U = len(runs)`` distinct prompts computed once."""
+) -> tuple[torch.Tensor, ...]:
+    """The same logits with each of the ``U = len(runs)`` distinct prompts computed once, in two parts:
+    ``[B, 1, V]`` from the prompt pass and ``[B, T - 1, V]`` from the completion pass (one part when
+    ``T == 1``)."""
     first = runs.cumsum(0) - runs  # [U] the first row of each run
     prompt = model(
         input_ids=p_ids[first],
@@ -102,7 +118,7 @@ def _shared_logits(
     head = prompt.logits[:, -1:].repeat_interleave(runs, dim=0)  # [B, 1, V] predicts c_ids[:, 0]
     t = c_ids.shape[1]
     if t == 1:
-        return head
+        return (head,)
     # transformers 5 names the cache ``cache``; 4.x called it ``past_key_values`` (in and out).
     cache_arg = "cache" if getattr(prompt, "cache", None) is not None else "past_key_values"
     cache = getattr(prompt, cache_arg)
@@ -119,4 +135,4 @@ def _shared_logits(
         logits_to_keep=t - 1,
         **{cache_arg: cache},
     )
-    return torch.cat([head, rest.logits], dim=1)  # [B, T, V]
+    return head, rest.logits

@@ -9,7 +9,7 @@ from weakreward.rollout.engine import Generation, RolloutEngine, completion_mask
 from weakreward.rollout.hf import HFEngine
 from weakreward.rollout.selection import make_engine, resolve_engine_name
 from weakreward.rollout.static import StaticEngine, sample_tokens, supports
-from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
+from weakreward.rollout.static_decoder import StaticDecoder, packed_linear_available, unsupported_reason
 
 __all__ = [
     "Generation",
@@ -20,6 +20,7 @@ __all__ = [
     "completion_mask",
     "eos_token_ids",
     "make_engine",
+    "packed_linear_available",
     "prompt_runs",
     "resolve_engine_name",
     "sample_tokens",
