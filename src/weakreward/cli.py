@@ -21,7 +21,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="train SmolLM2-135M on arithmetic under a noisy reward (CPU, about 2 min)")
+    p = sub.add_parser("demo", help="train SmolLM2-135M on arithmetic under a noisy reward (CPU, under 2 min)")
     p.add_argument("--run-dir", default="runs/demo", help="output folder (default: runs/demo)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: the demo's 24)")
     p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")

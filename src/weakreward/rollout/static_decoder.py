@@ -13,12 +13,13 @@ static RoPE (default, linear, llama3 or yarn). `unsupported_reason` says why a m
 Weights: a parameter already in the compute dtype is referenced (its storage is shared, so in-place
 optimizer updates are seen with no copy). A peft LoRA layer, or a parameter in another dtype, gets a
 snapshot buffer holding ``W + Σ_adapters ΔW`` in the compute dtype, refreshed in place by
-`StaticDecoder.refresh_weights` (in place, so a captured graph keeps reading the right address). On the
-CPU the linear weights are also packed in oneDNN's blocked layout (`packed_linear_available`): at 24
-rows on the project's CPU, SmolLM2-135M's LM head took 8 ms that way against 23 ms with ``F.linear``
-(Intel MKL), an MLP projection 0.21 ms against 0.33 ms. Snapshots
-are re-derived only when a parameter they read has changed (its version counter), or for every
-trainable parameter after an optimizer step.
+`StaticDecoder.refresh_weights` (in place, so a captured graph keeps reading the right address).
+
+On the CPU the linear weights are also packed in oneDNN's blocked layout (`packed_linear_available`):
+at 24 rows on the project's CPU, SmolLM2-135M's LM head took 8 ms that way against 23 ms with
+``F.linear`` (Intel MKL), an MLP projection 0.21 ms against 0.33 ms. Snapshots are re-derived only when
+a parameter they read has changed (its version counter), or for every trainable parameter after an
+optimizer step.
 """
 
 from __future__ import annotations
