@@ -55,8 +55,11 @@ def test_prefill_logits_match_hf_on_left_padded_batch(tok, arch):
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_decode_steps_match_hf_full_forward(tok, arch):
-    """Teacher-forced decode steps reproduce the logits of one HF forward over prompt + continuation."""
+@pytest.mark.parametrize("sliced", [False, True])
+def test_decode_steps_match_hf_full_forward(tok, arch, sliced):
+    """Teacher-forced decode steps reproduce the logits of one HF forward over prompt + continuation, both
+    over every cache slot with the unwritten ones masked (the captured step) and over the written slots
+    only (the eager loop)."""
     model = _model(tok, arch)
     ids, mask = _batch(tok)
     cont = torch.randint(4, len(tok), (len(PROMPTS), 6), generator=torch.Generator().manual_seed(0))
@@ -67,7 +70,7 @@ def test_decode_steps_match_hf_full_forward(tok, arch):
         steps.append(decoder.prefill(ids, mask))
         for t in range(cont.shape[1] - 1):
             decoder.tokens.copy_(cont[:, t])
-            steps.append(decoder.decode_step())
+            steps.append(decoder.decode_step(ids.shape[1] + t + 1 if sliced else None))
     full_ids = torch.cat([ids, cont], 1)
     full_mask = torch.cat([mask, torch.ones_like(cont, dtype=torch.bool)], 1)
     ref = _hf_logits(model, full_ids, full_mask)[:, ids.shape[1] - 1 : -1]
