@@ -395,8 +395,8 @@ class StaticDecoder:
     def _qkv(
         self, layer: _Layer, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``h`` [B, T, C], ``cos``/``sin`` [B, T, D] (``sin`` signed, see `_rotate`) → q [B, H, T, D], k and v
-        [B, KV, T, D]."""
+        """``h`` [B, T, C], ``cos``/``sin`` [B, 1, T, D] (``sin`` signed, see `_rotate`) → q [B, H, T, D], k and
+        v [B, KV, T, D]."""
         b, t, _ = h.shape
         q = _linear(h, layer.wq, layer.bq).view(b, t, self.num_heads, self.head_dim)
         k = _linear(h, layer.wk, layer.bk).view(b, t, self.num_kv_heads, self.head_dim)
@@ -406,7 +406,6 @@ class StaticDecoder:
             q = _rms_norm(q, layer.q_norm.tensor, self.eps)
             k = _rms_norm(k, layer.k_norm.tensor, self.eps)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        cos, sin = cos[:, None], sin[:, None]
         return _rotate(q, cos, sin), _rotate(k, cos, sin), v
 
     def _mlp(self, layer: _Layer, x: torch.Tensor) -> torch.Tensor:
@@ -454,7 +453,7 @@ class StaticDecoder:
             b = ids.shape[0]
         # Positions count real tokens, as Hugging Face's generate does for left padding.
         positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # [B, P]
-        cos, sin = self.cos[positions], self.signed_sin[positions]  # [B, P, D]
+        cos, sin = self.cos[positions][:, None], self.signed_sin[positions][:, None]  # [B, 1, P, D]
         idx = torch.arange(p, device=self.device)
         causal = idx[None, :] <= idx[:, None]  # [P, P] query i sees keys j ≤ i
         # Padding keys are hidden; a padding query sees itself only, so no row of the softmax is empty.
@@ -497,26 +496,27 @@ class StaticDecoder:
         Returns:
             ``[B, V]`` next-token logits in the compute dtype.
         """
-        b = self.batch_size
-        n = self.max_len if length is None else length
+        b, kv, d, length_all = self.batch_size, self.num_kv_heads, self.head_dim, self.max_len
+        n = length_all if length is None else length
+        group = self.num_heads // kv
         self.slot_valid.index_fill_(1, self.cache_pos, True)
-        cos, sin = self.cos[self.positions][:, None], self.signed_sin[self.positions][:, None]  # [B, 1, D]
-        bias = torch.zeros(b, 1, 1, n, dtype=self.dtype, device=self.device)  # [B, 1, 1, n] additive mask
-        bias.masked_fill_(~self.slot_valid[:, None, None, :n], float("-inf"))
-        group = self.num_heads // self.num_kv_heads
-        scale = self.head_dim**-0.5
+        cos, sin = self.cos[self.positions][:, None, None], self.signed_sin[self.positions][:, None, None]  # [B,1,1,D]
+        # Grouped-query attention without repeating the cache: a kv head's G query heads act as G query
+        # rows (one token each, so no causal structure among them), one batched matmul per (row, kv head).
+        bias = torch.zeros(b, 1, 1, n, dtype=self.dtype, device=self.device)  # additive mask of unwritten slots
+        bias = bias.masked_fill_(~self.slot_valid[:, None, None, :n], float("-inf")).expand(b, kv, group, n)
+        bias = bias.reshape(b * kv, group, n)
+        scale = d**-0.5
         x = F.embedding(self.tokens[:, None], self.embed.tensor)  # [B, 1, C]
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, _rms_norm(x, layer.ln_attn.tensor, self.eps), cos, sin)
             self.k_cache[i].index_copy_(2, self.cache_pos, k)
             self.v_cache[i].index_copy_(2, self.cache_pos, v)
-            # Grouped-query attention without repeating the cache: a kv head's G query heads act as
-            # G query rows (one token each, so no causal structure among them).
-            qg = q.reshape(b, self.num_kv_heads, group, self.head_dim)
-            scores = torch.matmul(qg, self.k_cache[i, :, :, :n].transpose(-1, -2)).mul_(scale).add_(bias)
-            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)  # [B, KV, G, n]
-            a = torch.matmul(weights, self.v_cache[i, :, :, :n])
-            x = x + _linear(a.reshape(b, 1, -1), layer.wo, layer.bo)
+            keys = self.k_cache[i].view(b * kv, length_all, d)[:, :n]
+            scores = torch.baddbmm(bias, q.reshape(b * kv, group, d), keys.transpose(1, 2), alpha=scale)
+            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)  # [B·KV, G, n]
+            a = torch.bmm(weights, self.v_cache[i].view(b * kv, length_all, d)[:, :n])
+            x = x + _linear(a.view(b, 1, -1), layer.wo, layer.bo)
             x = self._mlp(layer, x)
         self.positions.add_(1)
         self.cache_pos.add_(1)
