@@ -369,6 +369,11 @@ class StaticDecoder:
         shape = (self.num_layers, batch_size, self.num_kv_heads, max_len, self.head_dim)
         self.k_cache = torch.zeros(shape, dtype=dt, device=dev)
         self.v_cache = torch.zeros(shape, dtype=dt, device=dev)
+        # Per-layer views, taken once: [B, KV, L, D] for the writes, [B·KV, L, D] for the batched matmuls.
+        self._k_layers, self._v_layers = list(self.k_cache.unbind(0)), list(self.v_cache.unbind(0))
+        flat = (batch_size * self.num_kv_heads, max_len, self.head_dim)
+        self._k_flat = [c.view(flat) for c in self._k_layers]
+        self._v_flat = [c.view(flat) for c in self._v_layers]
         self.slot_valid = torch.zeros(batch_size, max_len, dtype=torch.bool, device=dev)  # [B, L]
         self.tokens = torch.zeros(batch_size, dtype=torch.long, device=dev)  # [B] input of the next step
         self.positions = torch.zeros(batch_size, dtype=torch.long, device=dev)  # [B] RoPE position per row
@@ -496,8 +501,8 @@ class StaticDecoder:
         Returns:
             ``[B, V]`` next-token logits in the compute dtype.
         """
-        b, kv, d, length_all = self.batch_size, self.num_kv_heads, self.head_dim, self.max_len
-        n = length_all if length is None else length
+        b, kv, d = self.batch_size, self.num_kv_heads, self.head_dim
+        n = self.max_len if length is None else length
         group = self.num_heads // kv
         self.slot_valid.index_fill_(1, self.cache_pos, True)
         cos, sin = self.cos[self.positions][:, None, None], self.signed_sin[self.positions][:, None, None]  # [B,1,1,D]
@@ -510,12 +515,12 @@ class StaticDecoder:
         x = F.embedding(self.tokens[:, None], self.embed.tensor)  # [B, 1, C]
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, _rms_norm(x, layer.ln_attn.tensor, self.eps), cos, sin)
-            self.k_cache[i].index_copy_(2, self.cache_pos, k)
-            self.v_cache[i].index_copy_(2, self.cache_pos, v)
-            keys = self.k_cache[i].view(b * kv, length_all, d)[:, :n]
-            scores = torch.baddbmm(bias, q.reshape(b * kv, group, d), keys.transpose(1, 2), alpha=scale)
+            self._k_layers[i].index_copy_(2, self.cache_pos, k)
+            self._v_layers[i].index_copy_(2, self.cache_pos, v)
+            keys = self._k_flat[i][:, :n].transpose(1, 2)
+            scores = torch.baddbmm(bias, q.reshape(b * kv, group, d), keys, alpha=scale)
             weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)  # [B·KV, G, n]
-            a = torch.bmm(weights, self.v_cache[i].view(b * kv, length_all, d)[:, :n])
+            a = torch.bmm(weights, self._v_flat[i][:, :n])
             x = x + _linear(a.view(b, 1, -1), layer.wo, layer.bo)
             x = self._mlp(layer, x)
         self.positions.add_(1)
