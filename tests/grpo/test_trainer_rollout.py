@@ -59,26 +59,33 @@ def _model_logits(model, ids, mask):
         return model(input_ids=ids, attention_mask=mask.long(), position_ids=positions).logits[mask]
 
 
-def test_lora_run_on_the_static_engine_syncs_the_adapter_every_step(tmp_path, tok):
-    trainer = GRPOTrainer(tiny_llama(tok, seed=1), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path))
+def _train_checking_each_sync(trainer, tok):
+    """Train; right after every sync record the largest gap between the engine's logits and the trained
+    model's. Returns (history, gaps, how far the engine's logits moved over the run)."""
     engine = trainer.engine
-    assert isinstance(engine, StaticEngine) and not engine.decoder.shares_all_weights  # LoRA: merged snapshots
     enc = tok(["1+1=", "what is 22*3?"], return_tensors="pt", padding=True)
     ids, mask = enc.input_ids, enc.attention_mask.bool()
-    synced = []
+    gaps = []
     original_sync = engine.sync_weights
 
     def sync():
         original_sync()
-        # Right after the sync the engine must compute what the trained model computes.
-        synced.append((_engine_logits(engine, ids, mask) - _model_logits(trainer.model, ids, mask)).abs().max())
+        gaps.append((_engine_logits(engine, ids, mask) - _model_logits(trainer.model, ids, mask)).abs().max())
 
     engine.sync_weights = sync  # type: ignore[method-assign]
     before = _engine_logits(engine, ids, mask)
     history = trainer.train()
+    return history, gaps, (_engine_logits(engine, ids, mask) - before).abs().max()
+
+
+def test_lora_run_on_the_static_engine_syncs_the_adapter_every_step(tmp_path, tok):
+    trainer = GRPOTrainer(tiny_llama(tok, seed=1), DigitShare(), PROBLEMS, tokenizer=tok, config=_config(tmp_path))
+    engine = trainer.engine
+    assert isinstance(engine, StaticEngine) and not engine.decoder.shares_all_weights  # LoRA: merged snapshots
+    history, synced, moved = _train_checking_each_sync(trainer, tok)
     assert [m["step"] for m in history] == [1, 2, 3]
     assert len(synced) == 3 and max(synced) < 1e-5
-    assert (_engine_logits(engine, ids, mask) - before).abs().max() > 1e-4  # the adapter did move the policy
+    assert moved > 1e-4  # the adapter did move the policy
     assert all(np.isfinite(m["loss"]) and m["completion_len/mean"] > 0 for m in history)
 
 
@@ -137,20 +144,9 @@ def test_full_fine_tuning_on_the_default_engine_follows_the_optimizer_every_step
     trainer = GRPOTrainer(tiny_llama(tok, seed=1), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
     engine = trainer.engine
     assert isinstance(engine, StaticEngine)
-    enc = tok(["1+1=", "what is 22*3?"], return_tensors="pt", padding=True)
-    ids, mask = enc.input_ids, enc.attention_mask.bool()
-    synced = []
-    original_sync = engine.sync_weights
-
-    def sync():
-        original_sync()
-        synced.append((_engine_logits(engine, ids, mask) - _model_logits(trainer.model, ids, mask)).abs().max())
-
-    engine.sync_weights = sync  # type: ignore[method-assign]
-    before = _engine_logits(engine, ids, mask)
-    trainer.train()
+    _, synced, moved = _train_checking_each_sync(trainer, tok)
     assert len(synced) == 3 and max(synced) < 1e-5
-    assert (_engine_logits(engine, ids, mask) - before).abs().max() > 1e-4
+    assert moved > 1e-4
 
 
 def test_cpu_autocast_always_computes_the_training_forward_in_bf16(tmp_path, tok):

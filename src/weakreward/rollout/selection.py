@@ -51,9 +51,10 @@ def resolve_engine_name(name: str, model: Any = None) -> str:
 def make_engine(name: str, model: Any, tokenizer: Any, *, dtype: torch.dtype | None = None) -> RolloutEngine:
     """Build the rollout engine called ``name`` (see `resolve_engine_name`) for ``model``.
 
-    By default the static engine computes in the policy's own dtype, so it reads the trainer's parameters
-    in place and nothing is copied between steps (LoRA adapters are served from a merged snapshot
-    refreshed by ``sync_weights``); on CUDA it captures its decode step as a CUDA graph.
+    By default the static engine computes in the policy's own dtype. On CUDA it reads the trainer's
+    parameters in place and captures its decode step as a CUDA graph; on the CPU it serves the linear
+    weights packed for oneDNN. LoRA adapters are served from merged snapshots; snapshots and packed
+    weights are refreshed by ``sync_weights``.
 
     Args:
         name: One of `ENGINE_NAMES`.

@@ -14,10 +14,10 @@
    every row has ended (the host looks at the EOS flags every step on the CPU, every
    ``eos_check_every`` steps on CUDA).
 
-On the CPU the same steps run eagerly, which is how it is tested. The engine reads the policy's
-parameters in place, so it follows the optimizer with no copy; LoRA adapters and a compute dtype other
-than the parameters' are served from snapshots refreshed by `StaticEngine.sync_weights`, and on the CPU
-the linear weights are served packed for oneDNN (see `weakreward.rollout.static_decoder`).
+On the CPU the same steps run eagerly, which is how it is tested. On CUDA the engine reads the policy's
+parameters in place, so it follows the optimizer with no copy; LoRA adapters, a compute dtype other
+than the parameters' and, on the CPU, the linear weights packed for oneDNN are served from snapshots
+refreshed by `StaticEngine.sync_weights` (see `weakreward.rollout.static_decoder`).
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ class StaticEngine:
         model: A supported HF causal LM (see `supports`), optionally wrapped by peft. Its parameters are
             read in place; ``generate`` runs under ``torch.no_grad`` with autocast off.
         tokenizer: Decodes completions; gives the pad and EOS ids.
-        dtype: Compute dtype of the rollout; default the model's (parameters then shared with no copy).
+        dtype: Compute dtype of the rollout; default the model's (on CUDA the parameters are then shared
+            with no copy).
             A different one (e.g. ``torch.bfloat16`` for a float32 policy) serves snapshots refreshed by
             `sync_weights`.
         use_cuda_graph: Capture the decode step; default True on CUDA. False runs the same steps eagerly.

@@ -150,9 +150,9 @@ class _WeightRef:
 
     def _stamp(self) -> tuple:
         """Changes when an input changes in place or the set of active adapters or their scaling does."""
-        lora = cast(Any, self.module)
-        scaling = tuple(lora.scaling.get(name) for name in self._adapters()) if self._adapters() else ()
-        return tuple(t._version for t in self._inputs()), tuple(self._adapters()), scaling
+        lora, adapters = cast(Any, self.module), tuple(self._adapters())
+        scaling = tuple(lora.scaling.get(name) for name in adapters)
+        return tuple(t._version for t in self._inputs()), adapters, scaling
 
     def _source(self) -> torch.Tensor:
         value = self._param()
