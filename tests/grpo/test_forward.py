@@ -129,6 +129,21 @@ def test_distinct_prompts_take_the_unshared_forward(tok):
     assert torch.equal(a.logprobs, b.logprobs)
 
 
+@pytest.mark.parametrize("t, shares", [(7, True), (64, False)])
+def test_the_default_shares_only_when_it_saves_a_quarter_of_the_positions(tok, t, shares):
+    """Prompts of width P = 21 in 3 groups of 3: with 7 completion tokens the shared forward runs
+    3·21 + 9·6 = 117 of 9·28 = 252 positions (shared); with 64 it runs 630 of 765 (unshared)."""
+    model = tiny_llama(tok, seed=8)
+    p_ids, p_mask, c_ids, c_mask = _batch(tok, t=t)
+    assert p_ids.shape == (9, 21)
+    calls = []
+    model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    default = completion_token_stats(model, p_ids, p_mask, c_ids, c_mask, 1.0)
+    assert len(calls) == (2 if shares else 1)  # the shared forward is a prompt pass and a completion pass
+    same = completion_token_stats(model, p_ids, p_mask, c_ids, c_mask, 1.0, share_prompts=shares)
+    assert torch.equal(default.logprobs, same.logprobs)
+
+
 # -- the training step -------------------------------------------------------------------------------
 class DigitShare(Reward):
     name = "digit_share"

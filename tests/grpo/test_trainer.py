@@ -182,6 +182,53 @@ def test_several_updates_and_micro_batches_run_and_move_ratio(tmp_path, tok):
     assert np.isfinite(row["loss"])
 
 
+def _first_step_grads(tmp_path, tok, **kw):
+    """The gradients of step 1, read just before the optimizer step, and the autograd node names of the
+    training forward's log-probs."""
+    cfg = _config(tmp_path, steps=1, beta=0.01, device="cpu", **kw)
+    trainer = GRPOTrainer(
+        tiny_llama(tok, hidden_size=64, num_layers=2), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg
+    )
+    nodes: set[str] = set()
+    stats = trainer._token_stats
+
+    def spy(*args, **kwargs):
+        out = stats(*args, **kwargs)
+        stack, seen = [out.logprobs.grad_fn], set()
+        while stack:
+            fn = stack.pop()
+            if fn is not None and fn not in seen:
+                seen.add(fn)
+                nodes.add(type(fn).__name__)
+                stack.extend(f for f, _ in fn.next_functions)
+        return out
+
+    grads: dict[str, torch.Tensor] = {}
+
+    def read_grads(optimizer, args, kwargs):
+        grads.update({n: p.grad.clone() for n, p in trainer.trainable if p.grad is not None})
+
+    trainer._token_stats = spy
+    trainer.optimizer.register_step_pre_hook(read_grads)
+    trainer.train_step(1)
+    return grads, nodes
+
+
+@pytest.mark.parametrize("lora", [None, {"r": 4, "alpha": 8.0}], ids=["full", "lora"])
+def test_cpu_linear_routes_the_training_products_to_onednn_with_the_same_gradients(tmp_path, tok, lora):
+    from weakreward.kernels.linear import packed_linear_available
+
+    routed, routed_nodes = _first_step_grads(tmp_path / "onednn", tok, lora=lora)
+    plain, plain_nodes = _first_step_grads(tmp_path / "torch", tok, lora=lora, cpu_linear="torch")
+    assert ("_OneDNNLinearBackward" in routed_nodes) == packed_linear_available()
+    assert "_OneDNNLinearBackward" not in plain_nodes
+    # The same rollout (same seed, same weights), so the same loss: gradients agree to float32 rounding.
+    assert routed.keys() == plain.keys() and routed
+    for name in plain:
+        scale = plain[name].abs().max().clamp(min=1e-12)
+        assert float((routed[name] - plain[name]).abs().max() / scale) < 1e-4, name
+
+
 def test_problem_order_is_a_function_of_seed_and_step(tmp_path, tok):
     cfg = _config(tmp_path, prompts_per_step=2)
     a = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from weakreward import GRPOConfig, GRPOTrainer
+from weakreward.kernels.linear import packed_linear_available
 from weakreward.models import char_tokenizer, tiny_llama
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollout.hf import HFEngine
 from weakreward.rollout.static import StaticEngine
-from weakreward.rollout.static_decoder import packed_linear_available
 
 PROBLEMS = [{"prompt": p, "answer": None} for p in ("1+1=", "what is 22*3?", "x")]
 

@@ -6,10 +6,11 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from weakreward.kernels.linear import packed_linear_available
 from weakreward.models import char_tokenizer, tiny_llama
 from weakreward.rollout.engine import Generation, RolloutEngine, prompt_runs
 from weakreward.rollout.static import StaticEngine, sample_tokens, supports
-from weakreward.rollout.static_decoder import StaticDecoder, packed_linear_available, unsupported_reason
+from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
 
 ARCHITECTURES = {
     "llama": {},
@@ -182,7 +183,8 @@ def test_packed_weights_compute_what_hugging_face_computes(tok, arch):
     model = _model(tok, arch, seed=5)
     engine = StaticEngine(model, tok)  # the CPU default packs
     assert engine.decoder.pack_weights and not engine.decoder.shares_all_weights
-    assert engine.decoder.layers[0].wq.tensor.is_mkldnn
+    qkv = engine.decoder.layers[0].qkv
+    assert len(qkv.weights) == 1 and qkv.weights[0].tensor.is_mkldnn  # q, k and v: one packed product
     ids, mask = _batch(tok)
     engine.setup(len(PROMPTS), 64)
     with torch.no_grad():
@@ -193,6 +195,13 @@ def test_packed_weights_compute_what_hugging_face_computes(tok, arch):
         ids, mask, max_new_tokens=12, temperature=0.0, top_p=1.0
     )
     assert torch.equal(greedy.completion_ids, plain.completion_ids)
+
+
+def test_compile_serves_unpacked_weights_and_refuses_packed_ones(tok):
+    model = _model(tok, "llama")
+    assert not StaticEngine(model, tok, compile=True).decoder.pack_weights
+    with pytest.raises(ValueError, match="pack_weights=False"):
+        StaticEngine(model, tok, compile=True, pack_weights=True)
 
 
 @needs_packing
@@ -207,23 +216,24 @@ def test_packed_weights_follow_in_place_changes_and_repack_only_what_changed(tok
         with torch.no_grad():
             return dec.prefill(ids, mask, all_logits=True)[mask]
 
-    up, gate = model.model.layers[0].mlp.up_proj.weight, model.model.layers[0].mlp.gate_proj.weight
-    packed_up, packed_gate = dec.layers[0].w_up.tensor, dec.layers[0].w_gate.tensor
+    up, down = model.model.layers[0].mlp.up_proj.weight, model.model.layers[0].mlp.down_proj.weight
+    gate_up = dec.layers[0].gate_up.weights[0]  # gate and up, concatenated and packed
+    packed_up, packed_down = gate_up.tensor, dec.layers[0].w_down.tensor
     dec.refresh_weights()  # nothing changed: nothing is re-packed
-    assert dec.layers[0].w_up.tensor is packed_up
+    assert gate_up.tensor is packed_up
     with torch.no_grad():
         up.mul_(2.0)  # in place: the version counter moves
     stale = logits()
     dec.refresh_weights()
-    assert dec.layers[0].w_up.tensor is not packed_up and dec.layers[0].w_gate.tensor is packed_gate
+    assert gate_up.tensor is not packed_up and dec.layers[0].w_down.tensor is packed_down
     ref = _hf_logits(model, ids, mask)[mask]
     assert (stale - ref).abs().max() > 1e-3
     torch.testing.assert_close(logits(), ref, atol=1e-5, rtol=1e-5)
     # A change through .data leaves the version counter alone: the version check misses it, and the
     # sync after an optimizer step (trainable=True) re-derives every weight that requires grad.
-    gate.data.mul_(-1.0)
+    down.data.mul_(-1.0)
     dec.refresh_weights()
-    assert dec.layers[0].w_gate.tensor is packed_gate
+    assert dec.layers[0].w_down.tensor is packed_down
     engine.sync_weights()
     torch.testing.assert_close(logits(), _hf_logits(model, ids, mask)[mask], atol=1e-5, rtol=1e-5)
 

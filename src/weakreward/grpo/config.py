@@ -178,6 +178,13 @@ class GRPOConfig(BaseModel):
         '"always" on the CPU too (about 1.5-2x faster where the CPU has AVX512-BF16 or AMX; the demo uses it '
         'there), "never". true and false read as "cuda" and "never".',
     )
+    cpu_linear: Literal["onednn", "torch"] = Field(
+        "onednn",
+        description='Float32 linear layers of the training forward and backward on the CPU: "onednn" runs their '
+        "products in oneDNN (weakreward.kernels.linear; 2.0-2.3x Intel MKL's GEMM on the project's AMD CPU, the "
+        'same float32 products summed in another order), "torch" leaves them to F.linear (MKL). A torch build '
+        "without oneDNN's linear, bf16 autocast and CUDA always use F.linear.",
+    )
     device: str = Field("auto", description='"auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".')
     seed: int = Field(0, description="Seeds the problem order, sampling and every RNG the trainer owns.")
 

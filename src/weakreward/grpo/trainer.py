@@ -50,6 +50,7 @@ from weakreward.grpo.evaluation import eval_metrics
 from weakreward.grpo.forward import completion_token_stats
 from weakreward.grpo.loss import group_advantages, policy_loss
 from weakreward.grpo.metrics import MetricsWriter, read_metrics
+from weakreward.kernels.linear import onednn_linear
 from weakreward.models import chat_text
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollout.engine import Generation, RolloutEngine
@@ -209,13 +210,16 @@ class GRPOTrainer:
             raise ValueError("the model has no trainable parameters")
         on_cuda = self.device.type == "cuda"
         self._autocast = cfg.dtype == "float32" and (cfg.autocast == "always" or (on_cuda and cfg.autocast == "cuda"))
+        self._onednn_linear = cfg.cpu_linear == "onednn" and self.device.type == "cpu" and not self._autocast
         self.optimizer = torch.optim.AdamW(
             [p for _, p in self.trainable],
             lr=cfg.lr,
             betas=cfg.adam_betas,
             eps=cfg.adam_eps,
             weight_decay=cfg.weight_decay,
-            fused=on_cuda or None,  # one kernel for all parameters on CUDA; the default loop elsewhere
+            # One fused kernel for all parameters (CUDA, and the CPU since torch 2.4): on the project's CPU it
+            # stepped 45 tensors of a 4.7M-parameter model in 2.6 ms against 5.2 ms for the default loop.
+            fused=self.device.type in ("cuda", "cpu") or None,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         if engine is None:
@@ -324,7 +328,11 @@ class GRPOTrainer:
         each group's prompt is computed once (`completion_token_stats`)."""
         # Under bf16 autocast (on CUDA by default; ``autocast="always"`` on the CPU too) over float32 master
         # weights: updates of lr 1e-6 would vanish in bf16 parameters.
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._autocast):
+        # Float32 products on the CPU in oneDNN, forward and backward (config.cpu_linear; off under autocast).
+        with (
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self._autocast),
+            onednn_linear(self._onednn_linear),
+        ):
             return completion_token_stats(
                 model,
                 gen.prompt_ids[rows],

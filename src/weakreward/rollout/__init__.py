@@ -5,11 +5,12 @@ group, a CUDA-graph decode step on CUDA) and `HFEngine` (Hugging Face ``generate
 implement `RolloutEngine` and return a `Generation`; `make_engine` picks one by name.
 """
 
+from weakreward.kernels.linear import packed_linear_available
 from weakreward.rollout.engine import Generation, RolloutEngine, completion_mask, eos_token_ids, prompt_runs
 from weakreward.rollout.hf import HFEngine
 from weakreward.rollout.selection import make_engine, resolve_engine_name
 from weakreward.rollout.static import StaticEngine, sample_tokens, supports
-from weakreward.rollout.static_decoder import StaticDecoder, packed_linear_available, unsupported_reason
+from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
 
 __all__ = [
     "Generation",

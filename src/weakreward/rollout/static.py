@@ -105,6 +105,9 @@ class StaticEngine:
         compile: Compile the decode step with ``torch.compile`` (Inductor fuses the norms, RoPE and
             activations into a few kernels) before capturing it; costs compile time at the first
             ``setup``. Off by default: the plain step needs no compiler and warms up in about a second.
+            It implies ``pack_weights=False`` (Inductor does not lower the packed weights); on the
+            project's CPU a compiled 16 × 32 tiny rollout took 74 ms after a 26 s compile, against
+            42 ms for the default eager step with packed weights.
         share_prompts: Prefill each run of equal consecutive prompt rows once and copy its KV cache to
             the run's rows (a GRPO group). False prefills every row (the reference the tests compare to).
         pack_weights: Serve the linear weights packed for oneDNN (see `StaticDecoder`); default on the
@@ -140,6 +143,10 @@ class StaticEngine:
             raise ValueError(f"eos_check_every must be >= 1, got {eos_check_every}")
         if length_bucket < 1:
             raise ValueError(f"length_bucket must be >= 1, got {length_bucket}")
+        if compile and pack_weights:
+            raise ValueError("compile=True cannot trace oneDNN's packed weights: pass pack_weights=False (or None)")
+        if compile:
+            pack_weights = False
         self.decoder = StaticDecoder(model, dtype=dtype, pack_weights=pack_weights)
         self.model = model
         self.tokenizer = tokenizer

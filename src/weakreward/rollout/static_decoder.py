@@ -30,6 +30,8 @@ from typing import Any, cast
 import torch
 import torch.nn.functional as F
 
+from weakreward.kernels.linear import packed_linear_available
+
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3")
 STATIC_ROPE_TYPES = ("default", "linear", "llama3", "yarn")
 
@@ -81,88 +83,74 @@ def unsupported_reason(model: torch.nn.Module) -> str | None:
     return None
 
 
-_PACKABLE_DTYPES = (torch.float32, torch.bfloat16)
-_packed_linear_works: dict[torch.dtype, bool] = {}
-
-
-def packed_linear_available(dtype: torch.dtype = torch.float32) -> bool:
-    """Whether this torch build runs oneDNN's packed linear on the CPU in ``dtype`` (float32 or bfloat16).
-
-    The op pair is ``torch.ops.mkldnn._reorder_linear_weight`` (the weight, once, in oneDNN's blocked
-    layout) and ``torch.ops.mkldnn._linear_pointwise`` (the product), which Inductor's CPU freezing
-    uses; they are internal, so they are tried once on a 2×2 product and the answer is cached.
-
-    Args:
-        dtype: The compute dtype to try.
-
-    Examples:
-        >>> packed_linear_available(torch.float64)
-        False
-    """
-    if dtype not in _PACKABLE_DTYPES:
-        return False
-    if dtype not in _packed_linear_works:
-        try:
-            weight = torch.ops.mkldnn._reorder_linear_weight(torch.eye(2, dtype=dtype))
-            out = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2, dtype=dtype), weight, None, "none", [], "")
-            _packed_linear_works[dtype] = bool(torch.equal(out.float(), torch.ones(1, 2)))
-        except (AttributeError, RuntimeError):
-            _packed_linear_works[dtype] = False
-    return _packed_linear_works[dtype]
-
-
 class _WeightRef:
     """One weight as the decoder reads it: the parameter itself, or a snapshot derived from it.
 
-    A snapshot (a LoRA layer's ``W + Σ ΔW``, another dtype than the parameter's, or a linear weight
-    packed for oneDNN) is re-derived by `refresh` when one of the tensors it reads has changed in
-    place (their version counters) or, with ``trainable=True``, whenever one of them requires grad.
+    A snapshot (a LoRA layer's ``W + Σ ΔW``, another dtype than the parameter's, a linear weight packed
+    for oneDNN, or the weights of several layers that read the same input concatenated along their
+    outputs, one product instead of several) is re-derived by `refresh` when one of the tensors it
+    reads has changed in place (their version counters) or, with ``trainable=True``, whenever one of
+    them requires grad.
+
+    Args:
+        modules: The layers whose ``attr`` is read; more than one are concatenated (dim 0).
+        attr: ``"weight"`` or ``"bias"`` (or a norm's ``"weight"``).
+        dtype: The compute dtype.
+        pack: Serve the weight in oneDNN's blocked layout (CPU).
     """
 
-    def __init__(self, module: torch.nn.Module, attr: str, dtype: torch.dtype, pack: bool = False) -> None:
-        self.module, self.attr, self.dtype, self.pack = module, attr, dtype, pack
-        source = self._source()
-        self.param_ptr = self._param().data_ptr()
-        self.snapshot = pack or _is_lora(module) or source.dtype != dtype
+    def __init__(
+        self, modules: torch.nn.Module | list[torch.nn.Module], attr: str, dtype: torch.dtype, pack: bool = False
+    ) -> None:
+        self.modules = modules if isinstance(modules, list) else [modules]
+        self.attr, self.dtype, self.pack = attr, dtype, pack
+        self.param_ptrs = [p.data_ptr() for p in self._params()]
+        self.snapshot = (
+            pack
+            or len(self.modules) > 1
+            or any(_is_lora(m) for m in self.modules)
+            or any(p.dtype != dtype for p in self._params())
+        )
         self.stamp = self._stamp()
-        self.tensor = self._derive(source) if self.snapshot else source.detach()
+        self.tensor = self._derive() if self.snapshot else self._params()[0].detach()
 
-    def _param(self) -> torch.Tensor:
-        owner = self.module.base_layer if _is_lora(self.module) else self.module
-        return getattr(owner, self.attr)
+    def _params(self) -> list[torch.Tensor]:
+        return [getattr(m.base_layer if _is_lora(m) else m, self.attr) for m in self.modules]
 
-    def _adapters(self) -> list[str]:
-        """The active LoRA adapters whose delta is added to this weight (none for a plain module)."""
-        if not _is_lora(self.module) or self.attr != "weight":
+    def _adapters(self, module: torch.nn.Module) -> list[str]:
+        """The active LoRA adapters whose delta is added to ``module``'s weight (none for a plain module)."""
+        if not _is_lora(module) or self.attr != "weight":
             return []
-        lora = cast(Any, self.module)  # a peft LoRA layer: its adapter attributes are untyped
+        lora = cast(Any, module)  # a peft LoRA layer: its adapter attributes are untyped
         if getattr(lora, "merged", False) or getattr(lora, "disable_adapters", False):
             return []
         return [name for name in lora.active_adapters if name in lora.lora_A]
 
     def _inputs(self) -> list[torch.Tensor]:
-        """The tensors the weight is derived from: the parameter and each active adapter's A and B."""
-        lora = cast(Any, self.module)
-        out = [self._param()]
-        for name in self._adapters():
-            out += [lora.lora_A[name].weight, lora.lora_B[name].weight]
+        """The tensors the weight is derived from: the parameters and each active adapter's A and B."""
+        out = self._params()
+        for module in self.modules:
+            lora = cast(Any, module)
+            for name in self._adapters(module):
+                out += [lora.lora_A[name].weight, lora.lora_B[name].weight]
         return out
 
     def _stamp(self) -> tuple:
         """Changes when an input changes in place or the set of active adapters or their scaling does."""
-        lora, adapters = cast(Any, self.module), tuple(self._adapters())
-        scaling = tuple(lora.scaling.get(name) for name in adapters)
+        adapters = tuple(tuple(self._adapters(m)) for m in self.modules)
+        scaling = tuple(
+            tuple(cast(Any, m).scaling.get(name) for name in names) for m, names in zip(self.modules, adapters)
+        )
         return tuple(t._version for t in self._inputs()), adapters, scaling
 
-    def _source(self) -> torch.Tensor:
-        value = self._param()
-        lora = cast(Any, self.module)
-        for name in self._adapters():
-            value = value + lora.get_delta_weight(name)
-        return value
-
-    def _derive(self, source: torch.Tensor) -> torch.Tensor:
-        value = source.detach().to(self.dtype, copy=True)
+    def _derive(self) -> torch.Tensor:
+        parts = []
+        for module, param in zip(self.modules, self._params()):
+            value = param
+            for name in self._adapters(module):
+                value = value + cast(Any, module).get_delta_weight(name)
+            parts.append(value.detach().to(self.dtype))
+        value = torch.cat(parts) if len(parts) > 1 else parts[0].clone()
         return torch.ops.mkldnn._reorder_linear_weight(value) if self.pack else value
 
     def refresh(self, trainable: bool = False) -> None:
@@ -176,35 +164,71 @@ class _WeightRef:
             return
         self.stamp = stamp
         if self.pack:
-            self.tensor = self._derive(self._source())
+            self.tensor = self._derive()
         else:
-            self.tensor.copy_(self._source().detach())
+            self.tensor.copy_(self._derive())
 
     def moved(self) -> bool:
-        """True when the parameter now lives elsewhere (``p.data = ...``): references must be rebuilt."""
-        return self._param().data_ptr() != self.param_ptr
+        """True when a parameter now lives elsewhere (``p.data = ...``): references must be rebuilt."""
+        return [p.data_ptr() for p in self._params()] != self.param_ptrs
+
+
+class _Proj:
+    """The linear layers that read one input (q/k/v, or gate/up): one product over their concatenated
+    weights when the weights are snapshots anyway (packed), else one product each.
+
+    Args:
+        modules: The layers, in output order.
+        dtype: The compute dtype.
+        pack: Pack (and so fuse) the weights for oneDNN.
+    """
+
+    def __init__(self, modules: list[torch.nn.Module], dtype: torch.dtype, pack: bool) -> None:
+        owners = [cast(Any, m).base_layer if _is_lora(m) else cast(Any, m) for m in modules]
+        self.sizes = [int(owner.weight.shape[0]) for owner in owners]
+        has_bias = [getattr(owner, "bias", None) is not None for owner in owners]
+        groups = [modules] if pack and len(set(has_bias)) == 1 else [[m] for m in modules]
+        self.weights = [_WeightRef(g, "weight", dtype, pack=pack) for g in groups]
+        self.biases = [_WeightRef(g, "bias", dtype) if has_bias[modules.index(g[0])] else None for g in groups]
+
+    @property
+    def refs(self) -> list[_WeightRef]:
+        return self.weights + [b for b in self.biases if b is not None]
+
+    @property
+    def fused(self) -> bool:
+        """True when the layers are one product (their weights concatenated)."""
+        return len(self.weights) < len(self.sizes)
+
+    def weights_product(self, x: torch.Tensor) -> torch.Tensor:
+        """The fused product's output, the layers' outputs side by side (``fused`` only)."""
+        assert self.fused, "only a fused projection has one output"
+        return _linear(x, self.weights[0], self.biases[0])
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """One output per layer."""
+        if self.fused:
+            return list(self.weights_product(x).split(self.sizes, dim=-1))
+        return [_linear(x, w, b) for w, b in zip(self.weights, self.biases)]
 
 
 @dataclass
 class _Layer:
-    wq: _WeightRef
-    wk: _WeightRef
-    wv: _WeightRef
+    qkv: _Proj
     wo: _WeightRef
-    bq: _WeightRef | None
-    bk: _WeightRef | None
-    bv: _WeightRef | None
     bo: _WeightRef | None
     q_norm: _WeightRef | None
     k_norm: _WeightRef | None
     ln_attn: _WeightRef
     ln_mlp: _WeightRef
-    w_gate: _WeightRef
-    w_up: _WeightRef
+    gate_up: _Proj
     w_down: _WeightRef
-    b_gate: _WeightRef | None
-    b_up: _WeightRef | None
     b_down: _WeightRef | None
+
+    @property
+    def refs(self) -> list[_WeightRef]:
+        single = [self.wo, self.bo, self.q_norm, self.k_norm, self.ln_attn, self.ln_mlp, self.w_down, self.b_down]
+        return self.qkv.refs + self.gate_up.refs + [r for r in single if r is not None]
 
 
 def _t(ref: _WeightRef | None) -> torch.Tensor | None:
@@ -294,23 +318,15 @@ class StaticDecoder:
             attn, mlp = layer.self_attn, layer.mlp
             self.layers.append(
                 _Layer(
-                    wq=linear(attn.q_proj),
-                    wk=linear(attn.k_proj),
-                    wv=linear(attn.v_proj),
+                    qkv=_Proj([attn.q_proj, attn.k_proj, attn.v_proj], dt, self.pack_weights),
                     wo=linear(attn.o_proj),
-                    bq=bias(attn.q_proj),
-                    bk=bias(attn.k_proj),
-                    bv=bias(attn.v_proj),
                     bo=bias(attn.o_proj),
                     q_norm=ref(attn.q_norm) if hasattr(attn, "q_norm") else None,
                     k_norm=ref(attn.k_norm) if hasattr(attn, "k_norm") else None,
                     ln_attn=ref(layer.input_layernorm),
                     ln_mlp=ref(layer.post_attention_layernorm),
-                    w_gate=linear(mlp.gate_proj),
-                    w_up=linear(mlp.up_proj),
+                    gate_up=_Proj([mlp.gate_proj, mlp.up_proj], dt, self.pack_weights),
                     w_down=linear(mlp.down_proj),
-                    b_gate=bias(mlp.gate_proj),
-                    b_up=bias(mlp.up_proj),
                     b_down=bias(mlp.down_proj),
                 )
             )
@@ -323,7 +339,7 @@ class StaticDecoder:
             [self.lm_head_bias] if self.lm_head_bias else []
         )
         for layer in self.layers:
-            self._refs.extend(v for v in vars(layer).values() if v is not None)
+            self._refs.extend(layer.refs)
 
     def refresh_weights(self, trainable: bool = False) -> bool:
         """Re-derive the snapshot weights whose parameters changed in place (their version counters).
@@ -403,9 +419,18 @@ class StaticDecoder:
         """``h`` [B, T, C], ``cos``/``sin`` [B, 1, T, D] (``sin`` signed, see `_rotate`) → q [B, H, T, D], k and
         v [B, KV, T, D]."""
         b, t, _ = h.shape
-        q = _linear(h, layer.wq, layer.bq).view(b, t, self.num_heads, self.head_dim)
-        k = _linear(h, layer.wk, layer.bk).view(b, t, self.num_kv_heads, self.head_dim)
-        v = _linear(h, layer.wv, layer.bv).view(b, t, self.num_kv_heads, self.head_dim)
+        if layer.qkv.fused and layer.q_norm is None:
+            # q and k heads are adjacent in the fused product's output: rotate them as one tensor.
+            y = layer.qkv.weights_product(h)  # [B, T, (H + 2·KV)·D]
+            n_qk = (self.num_heads + self.num_kv_heads) * self.head_dim
+            qk = y[..., :n_qk].view(b, t, -1, self.head_dim).transpose(1, 2)
+            qk = _rotate(qk, cos, sin)
+            v = y[..., n_qk:].view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
+            return qk[:, : self.num_heads], qk[:, self.num_heads :], v
+        q, k, v = layer.qkv(h)
+        q = q.view(b, t, self.num_heads, self.head_dim)
+        k = k.view(b, t, self.num_kv_heads, self.head_dim)
+        v = v.view(b, t, self.num_kv_heads, self.head_dim)
         if layer.q_norm is not None:
             assert layer.k_norm is not None, "q_norm and k_norm come together (qwen3)"
             q = _rms_norm(q, layer.q_norm.tensor, self.eps)
@@ -415,8 +440,7 @@ class StaticDecoder:
 
     def _mlp(self, layer: _Layer, x: torch.Tensor) -> torch.Tensor:
         h = _rms_norm(x, layer.ln_mlp.tensor, self.eps)
-        gate = _linear(h, layer.w_gate, layer.b_gate)
-        up = _linear(h, layer.w_up, layer.b_up)
+        gate, up = layer.gate_up(h)
         return x + _linear(F.silu(gate) * up, layer.w_down, layer.b_down)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
