@@ -244,7 +244,10 @@ def _linear(x: torch.Tensor, weight: _WeightRef, bias: _WeightRef | None) -> tor
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """Hugging Face's ``LlamaRMSNorm``: normalise in float32, scale in the input dtype (one fused
-    normalisation instead of five element-wise ops)."""
+    normalisation instead of five element-wise ops; in float32 the scale is fused too, the same
+    products)."""
+    if x.dtype == weight.dtype == torch.float32:
+        return F.rms_norm(x, x.shape[-1:], weight, eps)
     return weight * F.rms_norm(x.float(), x.shape[-1:], eps=eps).to(x.dtype)
 
 
