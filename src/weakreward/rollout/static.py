@@ -112,7 +112,7 @@ class StaticEngine:
             the run's rows (a GRPO group). False prefills every row (the reference the tests compare to).
         pack_weights: Serve the linear weights packed for oneDNN (see `StaticDecoder`); default on the
             CPU where available: one extra copy of the weights, for a demo-shaped float32 rollout of
-            SmolLM2-135M in 1.55 s instead of 2.53 s (`bench/rollout_cpu.py`).
+            SmolLM2-135M in 1.00 s instead of 2.07 s (`bench/rollout_cpu.py`).
 
     Examples:
         >>> from weakreward.models import char_tokenizer, tiny_llama
