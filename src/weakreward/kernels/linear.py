@@ -88,7 +88,9 @@ class _OneDNNLinear(torch.autograd.Function):
 def _routable(x: Any, weight: Any, bias: Any) -> bool:
     tensors = [x, weight] + ([] if bias is None else [bias])
     return (
-        all(isinstance(t, torch.Tensor) and t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
+        # Plain tensors and parameters only: a tensor subclass (FakeTensor, DTensor, ...) keeps its own dispatch.
+        all(type(t) in (torch.Tensor, torch.nn.Parameter) for t in tensors)
+        and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in tensors)
         and weight.dim() == 2
         and (bias is None or bias.dim() == 1)
         and x.dim() >= 1
