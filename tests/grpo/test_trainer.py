@@ -534,3 +534,10 @@ def test_dataclass_and_pydantic_problems_become_problems_with_their_extras(tmp_p
         Problem("2+2=", "4", meta={"source": "pd"}),
     ]
     assert [p.extras for p in trainer.train_problems] == [{"source": "dc"}, {"source": "pd"}]
+
+
+@pytest.mark.parametrize("cpu_linear", ["onednn", "torch"])
+def test_the_hf_engine_follows_cpu_linear(tmp_path, tok, cpu_linear):
+    cfg = _config(tmp_path, engine="hf", cpu_linear=cpu_linear)
+    trainer = GRPOTrainer(tiny_llama(tok), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg)
+    assert trainer.engine.cpu_linear == cpu_linear

@@ -52,3 +52,30 @@ def test_prompt_runs_ignore_padding_ids_and_need_neighbours():
     mask = torch.tensor([[False, True, True], [False, True, True], [True, True, True]])
     assert prompt_runs(ids, mask).tolist() == [2, 1]  # rows 0 and 1 differ only in padding
     assert prompt_runs(ids[1:], mask[1:]) is None  # nothing to share
+
+
+@pytest.mark.parametrize("cpu_linear", ["onednn", "torch"])
+def test_hf_engine_generates_under_onednn_linear_as_cpu_linear_says(cpu_linear):
+    from torch.overrides import _get_current_function_mode_stack
+
+    from weakreward.kernels.linear import packed_linear_available
+    from weakreward.rollout.selection import make_engine
+
+    tok = char_tokenizer()
+    model = tiny_llama(tok)
+    modes = []
+    model.register_forward_pre_hook(lambda module, args: modes.append(len(_get_current_function_mode_stack())))
+    engine = make_engine("hf", model, tok, cpu_linear=cpu_linear)
+    assert isinstance(engine, HFEngine) and engine.cpu_linear == cpu_linear
+    enc = tok(["1+1=", "2+2="], return_tensors="pt", padding=True)
+    gen = engine.generate(enc.input_ids, enc.attention_mask.bool(), max_new_tokens=4, temperature=1.0, top_p=1.0)
+    assert gen.completion_ids.shape[0] == 2 and modes
+    routed = cpu_linear == "onednn" and packed_linear_available()
+    assert all(n == (1 if routed else 0) for n in modes)
+    assert _get_current_function_mode_stack() == []
+
+
+def test_hf_engine_rejects_an_unknown_cpu_linear():
+    tok = char_tokenizer()
+    with pytest.raises(ValueError, match="cpu_linear"):
+        HFEngine(tiny_llama(tok), tok, cpu_linear="mkl")

@@ -180,7 +180,8 @@ class GRPOConfig(BaseModel):
     )
     cpu_linear: Literal["onednn", "torch"] = Field(
         "onednn",
-        description='Float32 linear layers of the training forward and backward on the CPU: "onednn" runs their '
+        description="Float32 linear layers of the training forward and backward (and of the HF engine's rollouts) on "
+        'the CPU: "onednn" runs their '
         "products in oneDNN (weakreward.kernels.linear; 1.7-2.0x Intel MKL's GEMM on the project's AMD CPU, the "
         'same float32 products summed in another order), "torch" leaves them to F.linear (MKL). A torch build '
         "without oneDNN's linear, bf16 autocast and CUDA always use F.linear.",

@@ -223,7 +223,9 @@ class GRPOTrainer:
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         if engine is None:
-            engine = make_engine(cfg.engine, self.model, tokenizer, dtype=self._rollout_dtype())
+            engine = make_engine(
+                cfg.engine, self.model, tokenizer, dtype=self._rollout_dtype(), cpu_linear=cfg.cpu_linear
+            )
         self.engine = engine
         self.step = 0
         self.history: list[dict[str, Any]] = []

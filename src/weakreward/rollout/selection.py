@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -48,7 +48,14 @@ def resolve_engine_name(name: str, model: Any = None) -> str:
     return "static"
 
 
-def make_engine(name: str, model: Any, tokenizer: Any, *, dtype: torch.dtype | None = None) -> RolloutEngine:
+def make_engine(
+    name: str,
+    model: Any,
+    tokenizer: Any,
+    *,
+    dtype: torch.dtype | None = None,
+    cpu_linear: Literal["onednn", "torch"] = "onednn",
+) -> RolloutEngine:
     """Build the rollout engine called ``name`` (see `resolve_engine_name`) for ``model``.
 
     By default the static engine computes in the policy's own dtype. On CUDA it reads the trainer's
@@ -62,6 +69,8 @@ def make_engine(name: str, model: Any, tokenizer: Any, *, dtype: torch.dtype | N
         tokenizer: Its tokenizer (pad and EOS ids; decoding).
         dtype: The static engine's compute dtype (None: the model's). Another dtype than the model's
             serves snapshots of the weights, refreshed by ``sync_weights``. The HF engine ignores it.
+        cpu_linear: The HF engine's float32 CPU linear layers: ``"onednn"`` or ``"torch"`` (see
+            `HFEngine`); the static engine serves its own packed oneDNN products on the CPU.
 
     Raises:
         ValueError: for a name not in `ENGINE_NAMES`.
@@ -74,4 +83,4 @@ def make_engine(name: str, model: Any, tokenizer: Any, *, dtype: torch.dtype | N
     """
     if resolve_engine_name(name, model) == "static":
         return StaticEngine(model, tokenizer, dtype=dtype)
-    return HFEngine(model, tokenizer)
+    return HFEngine(model, tokenizer, cpu_linear=cpu_linear)
