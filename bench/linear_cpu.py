@@ -40,20 +40,11 @@ PRODUCTS = {
 
 
 def smollm2_config():
+    """SmolLM2-135M's architecture, the one `bench/gpu_bench.py` times (random weights)."""
+    from gpu_bench import FULL  # bench/ is on sys.path when this script runs
     from transformers import LlamaConfig
 
-    return LlamaConfig(
-        vocab_size=49152,
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        max_position_embeddings=2048,
-        rms_norm_eps=1e-5,
-        tie_word_embeddings=True,
-        rope_theta=100000.0,
-    )
+    return LlamaConfig(**FULL["model"])
 
 
 def _best(fn, repeats: int) -> float:

@@ -89,13 +89,14 @@ class _ChunkedTokenStats(torch.autograd.Function):
             None if g is None else torch.where(mask, g.to(compute), 0.0) for g in (g_logprob, g_entropy, g_certainty)
         )
         grad = torch.empty_like(logits)
+        in_place = grad.dtype == compute  # build each chunk's gradient in its own rows of the output
         for start in range(0, n, chunk_rows):
             stop = min(start + chunk_rows, n)
             rows = slice(start, stop)
             logp = _scaled(logits[rows], compute, temperature) - lse[rows, None]
             p = logp.exp()
             # d/dz of the three statistics, weighted by their incoming gradients.
-            d = torch.zeros_like(p)
+            d = grad[rows].zero_() if in_place else torch.zeros_like(p)
             if gl is not None:
                 d.sub_(p * gl[rows, None])
                 d.scatter_add_(-1, token_ids[rows, None], gl[rows, None])
@@ -103,7 +104,10 @@ class _ChunkedTokenStats(torch.autograd.Function):
                 d.sub_(torch.where(p > 0, p * (logp + entropy[rows, None]), 0.0) * ge[rows, None])
             if gc is not None:
                 d.add_((p - 1.0 / vocab) * gc[rows, None])
-            grad[rows] = d if temperature == 1.0 else d / temperature
+            if temperature != 1.0:
+                d.div_(temperature)
+            if not in_place:
+                grad[rows] = d
         return grad, None, None, None, None
 
 

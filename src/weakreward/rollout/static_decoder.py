@@ -151,7 +151,12 @@ class _WeightRef:
             for name in self._adapters(module):
                 value = value + cast(Any, module).get_delta_weight(name)
             parts.append(value.detach().to(self.dtype))
-        value = torch.cat(parts) if len(parts) > 1 else parts[0].clone()
+        if len(parts) > 1:
+            value = torch.cat(parts)
+        elif not self.pack and parts[0].data_ptr() == self._params()[0].data_ptr():
+            value = parts[0].clone()  # a snapshot never shares the parameter's storage
+        else:
+            value = parts[0]  # already a new tensor (W + ΔW, another dtype), or packed below into one
         return torch.ops.mkldnn._reorder_linear_weight(value) if self.pack else value
 
     def refresh(self, trainable: bool = False) -> None:
@@ -188,9 +193,12 @@ class _Proj:
         owners = [cast(Any, m).base_layer if _is_lora(m) else cast(Any, m) for m in modules]
         self.sizes = [int(owner.weight.shape[0]) for owner in owners]
         has_bias = [getattr(owner, "bias", None) is not None for owner in owners]
-        groups = [modules] if pack and len(set(has_bias)) == 1 else [[m] for m in modules]
+        if pack and len(set(has_bias)) == 1:  # one product; biases fused too when every layer has one
+            groups, group_bias = [modules], has_bias[:1]
+        else:
+            groups, group_bias = [[m] for m in modules], has_bias
         self.weights = [_WeightRef(g, "weight", dtype, pack=pack) for g in groups]
-        self.biases = [_WeightRef(g, "bias", dtype) if has_bias[modules.index(g[0])] else None for g in groups]
+        self.biases = [_WeightRef(g, "bias", dtype) if b else None for g, b in zip(groups, group_bias)]
 
     @property
     def refs(self) -> list[_WeightRef]:
