@@ -461,3 +461,31 @@ def test_shared_prefill_fills_the_cache_as_the_unshared_prefill_does(tok):
     p = ids.shape[1]
     torch.testing.assert_close(shared.k_cache[:, :, :, :p], plain.k_cache[:, :, :, :p], atol=1e-6, rtol=1e-6)
     assert torch.equal(shared.slot_valid, plain.slot_valid) and torch.equal(shared.positions, plain.positions)
+
+
+def test_generation_outputs_are_ordinary_tensors_autograd_can_save(tok):
+    """The loop runs under inference mode; what it returns must still feed the trainer's forward."""
+    model = _model(tok, "llama")
+    engine = StaticEngine(model, tok)
+    ids, mask = _batch(tok)
+    out = engine.generate(
+        ids, mask, max_new_tokens=5, temperature=1.0, top_p=1.0, generator=torch.Generator().manual_seed(0)
+    )
+    for tensor in (out.prompt_ids, out.prompt_mask, out.completion_ids, out.completion_mask):
+        assert not tensor.is_inference()
+    logits = model(input_ids=torch.cat([out.prompt_ids, out.completion_ids], 1)).logits  # embedding saves the ids
+    logits.logsumexp(-1).sum().backward()
+    assert model.model.embed_tokens.weight.grad is not None
+
+
+def test_decode_steps_mark_the_slots_they_write_valid(tok):
+    decoder = StaticDecoder(_model(tok, "llama"))
+    ids, mask = _batch(tok)
+    b, p = ids.shape
+    decoder.setup(b, p + 4)
+    with torch.no_grad():
+        decoder.prefill(ids, mask)
+        assert torch.equal(decoder.slot_valid[:, :p], mask) and not decoder.slot_valid[:, p:].any()
+        decoder.decode_step(p + 1)
+        decoder.decode_step(p + 2)
+    assert decoder.slot_valid[:, p : p + 2].all() and not decoder.slot_valid[:, p + 2 :].any()

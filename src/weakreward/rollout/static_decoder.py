@@ -402,13 +402,21 @@ class StaticDecoder:
         flat = (batch_size * self.num_kv_heads, max_len, self.head_dim)
         self._k_flat = [c.view(flat) for c in self._k_layers]
         self._v_flat = [c.view(flat) for c in self._v_layers]
-        self.slot_valid = torch.zeros(batch_size, max_len, dtype=torch.bool, device=dev)  # [B, L]
+        # Additive attention mask of the cache slots, 0 where written (a prompt token or a decoded one) and
+        # -inf elsewhere, one copy per kv head so that its [B·KV, 1, L] view broadcasts over a head's queries.
+        self.attn_bias = torch.full((batch_size, self.num_kv_heads, 1, max_len), float("-inf"), dtype=dt, device=dev)
+        self._bias_flat = self.attn_bias.view(batch_size * self.num_kv_heads, 1, max_len)
         self.tokens = torch.zeros(batch_size, dtype=torch.long, device=dev)  # [B] input of the next step
         self.positions = torch.zeros(batch_size, dtype=torch.long, device=dev)  # [B] RoPE position per row
         self.cache_pos = torch.zeros(1, dtype=torch.long, device=dev)  # the slot the next step writes
         self.cos, self.signed_sin = self._rope_tables(max_len)  # [L, D] each
         self.batch_size, self.max_len = batch_size, max_len
         return True
+
+    @property
+    def slot_valid(self) -> torch.Tensor:
+        """``[B, L]`` bool: the cache slots written so far (the prompt's real tokens and the decoded ones)."""
+        return self.attn_bias[:, 0, 0] == 0
 
     def _rope_tables(self, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and signed sin (the first half negated, see `_rotate`) for positions ``0..max_len-1`` from
@@ -435,9 +443,13 @@ class StaticDecoder:
             # q and k heads are adjacent in the fused product's output: rotate them as one tensor.
             y = layer.qkv.weights_product(h)  # [B, T, (H + 2·KV)·D]
             n_qk = (self.num_heads + self.num_kv_heads) * self.head_dim
-            qk = y[..., :n_qk].view(b, t, -1, self.head_dim).transpose(1, 2)
+            if t == 1:  # a decode step: [B, 1, heads·D] is already [B, heads, 1, D] in memory
+                qk = y[..., :n_qk].view(b, -1, 1, self.head_dim)
+                v = y[..., n_qk:].view(b, self.num_kv_heads, 1, self.head_dim)
+            else:
+                qk = y[..., :n_qk].view(b, t, -1, self.head_dim).transpose(1, 2)
+                v = y[..., n_qk:].view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
             qk = _rotate(qk, cos, sin)
-            v = y[..., n_qk:].view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
             return qk[:, : self.num_heads], qk[:, self.num_heads :], v
         q, k, v = layer.qkv(h)
         q = q.view(b, t, self.num_heads, self.head_dim)
@@ -515,8 +527,8 @@ class StaticDecoder:
         if repeats is not None:
             mask, positions = mask.repeat_interleave(repeats, dim=0), positions.repeat_interleave(repeats, dim=0)
             logits = logits.repeat_interleave(repeats, dim=0)
-        self.slot_valid.zero_()
-        self.slot_valid[:, :p] = mask
+        self.attn_bias.fill_(float("-inf"))
+        self.attn_bias[..., :p].masked_fill_(mask[:, None, None, :], 0.0)
         self.cache_pos.fill_(p)
         self.positions.copy_(positions[:, -1] + 1)
         return logits
@@ -540,13 +552,14 @@ class StaticDecoder:
         b, kv, d = self.batch_size, self.num_kv_heads, self.head_dim
         n = self.max_len if length is None else length
         group = self.num_heads // kv
-        self.slot_valid.index_fill_(1, self.cache_pos, True)
-        cos, sin = self.cos[self.positions][:, None, None], self.signed_sin[self.positions][:, None, None]  # [B,1,1,D]
+        # Few ops per step: at the tiny shape of bench/grpo_cpu.py a step is about 120 small ops besides its 17
+        # products, so each view or mask rebuilt per step counts.
+        self.attn_bias.index_fill_(3, self.cache_pos, 0.0)  # the slot this step writes
+        bias = self._bias_flat[..., :n]  # [B·KV, 1, n], broadcast over a kv head's G query rows
+        cos = self.cos.index_select(0, self.positions).view(b, 1, 1, d)
+        sin = self.signed_sin.index_select(0, self.positions).view(b, 1, 1, d)
         # Grouped-query attention without repeating the cache: a kv head's G query heads act as G query
         # rows (one token each, so no causal structure among them), one batched matmul per (row, kv head).
-        bias = torch.zeros(b, 1, 1, n, dtype=self.dtype, device=self.device)  # additive mask of unwritten slots
-        bias = bias.masked_fill_(~self.slot_valid[:, None, None, :n], float("-inf")).expand(b, kv, group, n)
-        bias = bias.reshape(b * kv, group, n)
         scale = d**-0.5
         x = F.embedding(self.tokens[:, None], self.embed.tensor)  # [B, 1, C]
         for i, layer in enumerate(self.layers):
@@ -555,7 +568,9 @@ class StaticDecoder:
             self._v_layers[i].index_copy_(2, self.cache_pos, v)
             keys = self._k_flat[i][:, :n].transpose(1, 2)
             scores = torch.baddbmm(bias, q.reshape(b * kv, group, d), keys, alpha=scale)
-            weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(self.dtype)  # [B·KV, G, n]
+            weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # [B·KV, G, n]
+            if self.dtype != torch.float32:
+                weights = weights.to(self.dtype)
             a = torch.bmm(weights, self._v_flat[i][:, :n])
             x = x + _linear(a.view(b, 1, -1), layer.wo, layer.bo)
             x = self._mlp(layer, x)
