@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from weakreward.rollout.engine import Generation, eos_token_ids, pad_token_id, prompt_runs
+from weakreward.rollout.engine import Generation, completion_mask, eos_token_ids, pad_token_id, prompt_runs
 from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
 
 
@@ -305,9 +305,7 @@ class StaticEngine:
                 dec.tokens.copy_(token)
                 logits = self._step_logits(p + t + 1)  # slots 0..p-1 hold the prompt, p + t this token
         out_ids = torch.stack(tokens, dim=1)  # [B, steps run]
-        # A row's completion runs up to and including its first EOS: the tokens with no EOS before them.
-        ended = torch.isin(out_ids, self._eos) if self.eos_ids else torch.zeros_like(out_ids, dtype=torch.bool)
-        out_mask = (ended.cumsum(1) - ended.long()) == 0
+        out_mask = completion_mask(out_ids, self.eos_ids)  # up to and including each row's first EOS
         width = int(out_mask.any(0).sum())  # sync: once per call; masks are prefixes, so this is T
         out_ids, out_mask = out_ids[:, :width], out_mask[:, :width]
         rows = out_ids.masked_fill(~out_mask, self.pad_id).tolist()
