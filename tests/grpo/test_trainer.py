@@ -185,7 +185,7 @@ def test_several_updates_and_micro_batches_run_and_move_ratio(tmp_path, tok):
 def _first_step_grads(tmp_path, tok, **kw):
     """The gradients of step 1, read just before the optimizer step, and the autograd node names of the
     training forward's log-probs."""
-    cfg = _config(tmp_path, steps=1, beta=0.01, device="cpu", **kw)
+    cfg = _config(tmp_path, **{"steps": 1, "beta": 0.01, "device": "cpu", **kw})
     trainer = GRPOTrainer(
         tiny_llama(tok, hidden_size=64, num_layers=2), DigitShare(), PROBLEMS, tokenizer=tok, config=cfg
     )
@@ -218,8 +218,10 @@ def _first_step_grads(tmp_path, tok, **kw):
 def test_cpu_linear_routes_the_training_products_to_onednn_with_the_same_gradients(tmp_path, tok, lora):
     from weakreward.kernels.linear import packed_linear_available
 
-    routed, routed_nodes = _first_step_grads(tmp_path / "onednn", tok, lora=lora)
-    plain, plain_nodes = _first_step_grads(tmp_path / "torch", tok, lora=lora, cpu_linear="torch")
+    # The training forward's products (full fine-tuning would otherwise take its gradient from the rollout).
+    forward = {"lora": lora, "rollout_activations": "never"}
+    routed, routed_nodes = _first_step_grads(tmp_path / "onednn", tok, **forward)
+    plain, plain_nodes = _first_step_grads(tmp_path / "torch", tok, cpu_linear="torch", **forward)
     assert ("_OneDNNLinearBackward" in routed_nodes) == packed_linear_available()
     assert "_OneDNNLinearBackward" not in plain_nodes
     # The same rollout (same seed, same weights), so the same loss: gradients agree to float32 rounding.
@@ -227,6 +229,31 @@ def test_cpu_linear_routes_the_training_products_to_onednn_with_the_same_gradien
     for name in plain:
         scale = plain[name].abs().max().clamp(min=1e-12)
         assert float((routed[name] - plain[name]).abs().max() / scale) < 1e-4, name
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.01])
+def test_gradient_from_the_rollouts_activations_equals_the_training_forwards(tmp_path, tok, beta):
+    from weakreward.rollout.tape import ActivationTape
+
+    calls = []
+    backward = ActivationTape.backward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return backward(self, *args, **kwargs)
+
+    ActivationTape.backward = counted  # type: ignore[method-assign]
+    try:
+        tape, _ = _first_step_grads(tmp_path / "tape", tok, beta=beta)
+    finally:
+        ActivationTape.backward = backward  # type: ignore[method-assign]
+    assert calls == [1]  # the default took the gradient from the rollout, once
+    forward, nodes = _first_step_grads(tmp_path / "forward", tok, beta=beta, rollout_activations="never")
+    assert nodes  # ... and "never" ran the training forward with autograd
+    assert tape.keys() == forward.keys() and len(tape) == len(list(tiny_llama(tok, num_layers=2).parameters()))
+    for name in forward:
+        scale = forward[name].abs().max().clamp(min=1e-12)
+        assert float((tape[name] - forward[name]).abs().max() / scale) < 1e-4, name
 
 
 def test_problem_order_is_a_function_of_seed_and_step(tmp_path, tok):

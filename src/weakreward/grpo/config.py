@@ -162,7 +162,15 @@ class GRPOConfig(BaseModel):
         description="Compute dtype of the static engine's rollouts. \"policy\": the policy's own dtype (its parameters "
         'are read in place); "auto": bfloat16 on CUDA, as the paper\'s verl rolls out in bfloat16 with vLLM, and the '
         "policy's dtype on the CPU. bfloat16 on a CPU with AVX512-BF16 or AMX decodes about twice as fast (the "
-        "demo uses it there). Log-probs of the loss always come from the policy's own forward.",
+        "demo uses it there). Log-probs of the loss always come from the policy in its own dtype.",
+    )
+    rollout_activations: Literal["auto", "never"] = Field(
+        "auto",
+        description="auto: when a batch is trained on once (updates_per_batch = 1, one mini-batch and one "
+        "micro-batch, every sample trained on) and the static engine runs eagerly in the policy's own dtype (the "
+        "CPU; full fine-tuning of Llama, SmolLM or Qwen2), the loss's log-probs and gradient come from the "
+        "activations and logits the rollout computed (weakreward.rollout.tape): the same values, with no training "
+        "forward pass; never: always run the training forward through the model.",
     )
 
     # -- model --------------------------------------------------------------------------------------

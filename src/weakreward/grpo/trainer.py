@@ -51,10 +51,12 @@ from weakreward.grpo.forward import completion_token_stats
 from weakreward.grpo.loss import group_advantages, policy_loss
 from weakreward.grpo.metrics import MetricsWriter, read_metrics
 from weakreward.kernels.linear import onednn_linear
+from weakreward.kernels.token_stats import token_stats_from_logits
 from weakreward.models import chat_text
 from weakreward.rewards.base import Reward, RewardResult
 from weakreward.rollout.engine import Generation, RolloutEngine
 from weakreward.rollout.selection import make_engine
+from weakreward.rollout.static import StaticEngine
 from weakreward.rollouts import Prompt, Rollouts, TokenStats, prompt_key
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -227,6 +229,13 @@ class GRPOTrainer:
                 cfg.engine, self.model, tokenizer, dtype=self._rollout_dtype(), cpu_linear=cfg.cpu_linear
             )
         self.engine = engine
+        # The gradient from the rollout's own forward (no training forward) where the engine can record it.
+        self._record_rollouts = (
+            cfg.rollout_activations == "auto"
+            and isinstance(engine, StaticEngine)
+            and engine.records
+            and not self._autocast
+        )
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self._prompt_cache: dict[str, list[int]] = {}
@@ -381,6 +390,10 @@ class GRPOTrainer:
         sampled = [p for p in self.problems_for_step(step) for _ in range(n)]
         sampled_groups = [f"{step}:{i // n}" for i in range(len(sampled))]
 
+        minis = cfg.mini_batches(len(sampled) // n)
+        stat_batches = self._micro_batches(len(sampled))
+        reuse_forward = n == g and len(minis) == 1 and self._reuse_forward(len(stat_batches))
+
         # 1. rollout ---------------------------------------------------------------------------
         t0 = time.perf_counter()
         prompt_ids, prompt_mask = self._encode([p.prompt for p in sampled])
@@ -391,17 +404,23 @@ class GRPOTrainer:
             temperature=cfg.temperature,
             top_p=cfg.top_p,
             generator=self.generator,
+            # The static engine keeps its forward for the backward (`weakreward.rollout.tape`).
+            **({"record": True} if reuse_forward and self._record_rollouts else {}),
         )
         rollout_s = time.perf_counter() - t0
 
-        # 2. token statistics: one forward; with a single update its graph is kept for the loss
-        # (memory for speed: no second forward pass).
+        # 2. token statistics: from the rollout's own logits when it was recorded, else one forward; with
+        # a single update the graph is kept for the loss (memory for speed: no second forward pass).
         t1 = time.perf_counter()
-        minis = cfg.mini_batches(len(sampled) // n)
-        stat_batches = self._micro_batches(len(sampled))
-        reuse_forward = n == g and len(minis) == 1 and self._reuse_forward(len(stat_batches))
+        tape_logits = None
         with torch.set_grad_enabled(reuse_forward):
-            live_stats = [self._token_stats(self.model, gen, rows, cfg.temperature) for rows in stat_batches]
+            if gen.tape is not None:
+                tape_logits = gen.tape.logits(gen.completion_ids.shape[1]).requires_grad_()
+                live_stats = [
+                    token_stats_from_logits(tape_logits, gen.completion_ids, gen.completion_mask, cfg.temperature)
+                ]
+            else:
+                live_stats = [self._token_stats(self.model, gen, rows, cfg.temperature) for rows in stat_batches]
         # sync: rewards read the statistics on the host (a copy that waits for the forward)
         stats = TokenStats(
             logprobs=torch.cat([s.logprobs.detach() for s in live_stats]).cpu(),
@@ -475,6 +494,9 @@ class GRPOTrainer:
                         **totals,
                     )
                     out.loss.backward()
+                    if tape_logits is not None:  # on from the logits through the rollout's activations
+                        assert tape_logits.grad is not None, "the loss reads the tape's logits"
+                        gen.tape.backward(tape_logits.grad, gen.completion_ids, gen.completion_mask)
                     share = mask[rows].sum() / max(1.0, mini_tokens)
                     sums["loss"] += out.loss.detach()
                     sums["policy_loss"] += out.policy_loss.detach()

@@ -57,8 +57,18 @@ def packed_linear_available(dtype: torch.dtype = torch.float32) -> bool:
     return _packed_linear_works[dtype]
 
 
-def _product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``x @ weight.T + bias`` in oneDNN; ``weight`` ``[out, in]`` may be a strided view."""
+def product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``x @ weight.T + bias`` in oneDNN (float32 or bfloat16 on the CPU, where `packed_linear_available`).
+
+    Args:
+        x: ``[..., in]``; a 2-D ``x`` may be a strided view (``a.t()``).
+        weight: ``[out, in]``, possibly a strided view (``w.t()`` computes ``x @ w``) or packed by
+            ``torch.ops.mkldnn._reorder_linear_weight``.
+        bias: ``[out]`` or None.
+
+    Returns:
+        ``[..., out]``.
+    """
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
@@ -69,7 +79,7 @@ class _OneDNNLinear(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return _product(x, weight, bias)
+        return product(x, weight, bias)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
@@ -78,9 +88,9 @@ class _OneDNNLinear(torch.autograd.Function):
         grad2 = grad.reshape(-1, grad.shape[-1])  # [N, out]
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_x = _product(grad2, weight.t()).view(x.shape)  # ∂y W: W.t() is the [in, out] "weight"
+            grad_x = product(grad2, weight.t()).view(x.shape)  # ∂y W: W.t() is the [in, out] "weight"
         if ctx.needs_input_grad[1]:
-            grad_w = _product(grad2.t(), x.reshape(-1, x.shape[-1]).t())  # ∂yᵀ x, [out, in]
+            grad_w = product(grad2.t(), x.reshape(-1, x.shape[-1]).t())  # ∂yᵀ x, [out, in]
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad2.sum(0)
         return grad_x, grad_w, grad_b

@@ -21,6 +21,8 @@ class Generation:
         completion_ids: ``[B, T]`` sampled tokens, right-padded with the pad id after EOS.
         completion_mask: ``[B, T]`` bool, True at completion tokens up to and including the first EOS.
         completions: The decoded completion text (special tokens skipped), one per row.
+        tape: The rollout's recorded forward (`weakreward.rollout.tape.ActivationTape`), when the engine
+            was asked to record one; None otherwise.
     """
 
     prompt_ids: torch.Tensor
@@ -28,6 +30,7 @@ class Generation:
     completion_ids: torch.Tensor
     completion_mask: torch.Tensor
     completions: list[str]
+    tape: Any = None
 
 
 @runtime_checkable

@@ -28,7 +28,9 @@ from typing import Any
 import torch
 
 from weakreward.rollout.engine import Generation, completion_mask, eos_token_ids, pad_token_id, prompt_runs
+from weakreward.rollout.recorder import Recorder
 from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
+from weakreward.rollout.tape import ActivationTape, tape_unsupported_reason
 
 
 def supports(model: torch.nn.Module) -> bool:
@@ -252,6 +254,7 @@ class StaticEngine:
         temperature: float,
         top_p: float,
         generator: torch.Generator | None = None,
+        record: bool = False,
     ) -> Generation:
         """Sample one completion per row of ``prompt_ids`` ``[B, P]`` (left-padded).
 
@@ -259,7 +262,16 @@ class StaticEngine:
         ``completion_ids`` is ``[B, T]`` with ``T <= max_new_tokens`` (trailing all-padding columns are
         dropped, as Hugging Face's ``generate`` stops once every row has finished).
 
-        Args: as `RolloutEngine.generate`.
+        Args:
+            prompt_ids: ``[B, P]`` int64 prompt ids, left-padded.
+            prompt_mask: ``[B, P]`` bool (or 0/1), True at real prompt tokens.
+            max_new_tokens: The most tokens sampled per row.
+            temperature: Divides the logits before sampling; ``<= 0`` is greedy.
+            top_p: Nucleus mass in ``(0, 1]``.
+            generator: The random stream of the sample (None: torch's global RNG).
+            record: Keep the forward's activations and each step's logits as ``Generation.tape``
+                (`weakreward.rollout.tape.ActivationTape`), for a backward pass with no training forward;
+                eager steps only (see `records`).
 
         Raises:
             ValueError: ``max_new_tokens < 1``, ``top_p`` outside ``(0, 1]``, prompt ids and mask that are not
@@ -279,6 +291,8 @@ class StaticEngine:
         b, p = ids.shape
         if not bool(mask[:, -1].all()):  # sync: once per call, to reject right padding clearly
             raise ValueError("prompts must be left-padded: prompt_mask[:, -1] must be True for every row")
+        if record and not self.records:
+            raise ValueError(f"this engine cannot record its rollout: {self.record_unsupported_reason()}")
         if self.decoder.refresh_weights():
             self._graph = None
         self.setup(b, p + max_new_tokens)
@@ -287,12 +301,15 @@ class StaticEngine:
         finished = torch.zeros(b, dtype=torch.bool, device=self.device)
         tokens: list[torch.Tensor] = []  # one [B] per step; a finished row's are padding
         repeats = prompt_runs(ids, mask) if self.share_prompts else None
+        recorder = dec.recorder = Recorder() if record else None
         # Inference mode, not just no_grad: the loop's tensors skip version counting and autograd's
         # dispatch, 6-9% of a tiny decode step on the CPU. What the call returns is built after the
         # block, outside it, so the trainer's autograd can read it.
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=False):
             logits = dec.prefill(ids, mask, repeats=repeats)
             for t in range(max_new_tokens):
+                if recorder is not None:
+                    recorder.logits.append(logits)
                 token = sample_tokens(logits, temperature, top_p, gen).masked_fill_(finished, self.pad_id)
                 tokens.append(token)
                 if self.eos_ids:
@@ -304,6 +321,7 @@ class StaticEngine:
                     break
                 dec.tokens.copy_(token)
                 logits = self._step_logits(p + t + 1)  # slots 0..p-1 hold the prompt, p + t this token
+        dec.recorder = None
         out_ids = torch.stack(tokens, dim=1)  # [B, steps run]
         out_mask = completion_mask(out_ids, self.eos_ids)  # up to and including each row's first EOS
         width = int(out_mask.any(0).sum())  # sync: once per call; masks are prefixes, so this is T
@@ -317,4 +335,26 @@ class StaticEngine:
             completion_ids=out_ids,
             completion_mask=out_mask,
             completions=completions,
+            tape=None if recorder is None else self._tape(recorder, repeats, b),
         )
+
+    @property
+    def records(self) -> bool:
+        """Whether ``generate(..., record=True)`` works: eager decode steps (no CUDA graph, not compiled)
+        over a model `ActivationTape` supports."""
+        return self.record_unsupported_reason() is None
+
+    def record_unsupported_reason(self) -> str | None:
+        """Why this engine cannot record its rollout for `ActivationTape`, or None when it can."""
+        if self.use_cuda_graph or self._compiled:
+            return "a captured or compiled decode step keeps no per-step activations"
+        return tape_unsupported_reason(self.decoder)
+
+    def _tape(self, recorder: Recorder, repeats: torch.Tensor | None, b: int) -> ActivationTape:
+        if repeats is None:
+            row_group = first = torch.arange(b, device=self.device)
+        else:
+            repeats = repeats.to(self.device)
+            row_group = torch.repeat_interleave(torch.arange(repeats.numel(), device=self.device), repeats)
+            first = repeats.cumsum(0) - repeats
+        return ActivationTape(self.decoder, recorder, row_group, first)

@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from weakreward.kernels.linear import packed_linear_available
+from weakreward.rollout.recorder import Recorder
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3")
 STATIC_ROPE_TYPES = ("default", "linear", "llama3", "yarn")
@@ -303,6 +304,9 @@ class StaticDecoder:
         self.eps: float = config.rms_norm_eps
         self.batch_size = 0
         self.max_len = 0
+        self.recorder: Recorder | None = None
+        """When set, `prefill` and `decode_step` hand it the activations the backward pass reads
+        (`weakreward.rollout.tape`); None (the default) records nothing."""
         self._bind_weights()
 
     def _inner(self) -> Any:
@@ -462,9 +466,13 @@ class StaticDecoder:
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         return _rotate(q, cos, sin), _rotate(k, cos, sin), v
 
-    def _mlp(self, layer: _Layer, x: torch.Tensor) -> torch.Tensor:
+    def _mlp(self, layer: _Layer, x: torch.Tensor, index: int) -> torch.Tensor:
         h = _rms_norm(x, layer.ln_mlp.tensor, self.eps)
         gate, up = layer.gate_up(h)
+        if self.recorder is not None:
+            self.recorder.add(index, "x_mid", x)
+            self.recorder.add(index, "gate", gate)
+            self.recorder.add(index, "up", up)
         return x + _linear(F.silu(gate) * up, layer.w_down, layer.b_down)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -513,6 +521,9 @@ class StaticDecoder:
         allowed = causal[None] & (mask[:, None, :] | torch.eye(p, dtype=torch.bool, device=self.device)[None])
         allowed = allowed[:, None]  # [B, 1, P, P]
         group = self.num_heads // self.num_kv_heads
+        rec = self.recorder
+        if rec is not None:
+            rec.prompt(ids, mask, positions)
         x = F.embedding(ids, self.embed.tensor)
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, _rms_norm(x, layer.ln_attn.tensor, self.eps), cos, sin)
@@ -521,8 +532,16 @@ class StaticDecoder:
             if group > 1:
                 k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B, H, P, D]
-            x = x + _linear(a.transpose(1, 2).reshape(b, p, -1), layer.wo, layer.bo)
-            x = self._mlp(layer, x)
+            a = a.transpose(1, 2).reshape(b, p, -1)
+            if rec is not None:
+                rec.add(i, "x", x)
+                rec.add(i, "q", q)
+                rec.add(i, "a", a)
+            x = x + _linear(a, layer.wo, layer.bo)
+            x = self._mlp(layer, x, i)
+        if rec is not None:
+            rec.add(-1, "x", x)  # the final residual of every position (the LM head's input)
+            rec.decoding = True
         logits = self._logits(x if all_logits else x[:, -1])
         if repeats is not None:
             mask, positions = mask.repeat_interleave(repeats, dim=0), positions.repeat_interleave(repeats, dim=0)
@@ -561,6 +580,7 @@ class StaticDecoder:
         # Grouped-query attention without repeating the cache: a kv head's G query heads act as G query
         # rows (one token each, so no causal structure among them), one batched matmul per (row, kv head).
         scale = d**-0.5
+        rec = self.recorder
         x = F.embedding(self.tokens[:, None], self.embed.tensor)  # [B, 1, C]
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, _rms_norm(x, layer.ln_attn.tensor, self.eps), cos, sin)
@@ -571,9 +591,15 @@ class StaticDecoder:
             weights = torch.softmax(scores, dim=-1, dtype=torch.float32)  # [B·KV, G, n]
             if self.dtype != torch.float32:
                 weights = weights.to(self.dtype)
-            a = torch.bmm(weights, self._v_flat[i][:, :n])
-            x = x + _linear(a.view(b, 1, -1), layer.wo, layer.bo)
-            x = self._mlp(layer, x)
+            a = torch.bmm(weights, self._v_flat[i][:, :n]).view(b, 1, -1)  # [B, 1, H·D]
+            if rec is not None:
+                rec.add(i, "x", x)
+                rec.add(i, "q", q)
+                rec.add(i, "a", a)
+            x = x + _linear(a, layer.wo, layer.bo)
+            x = self._mlp(layer, x, i)
         self.positions.add_(1)
         self.cache_pos.add_(1)
+        if rec is not None:
+            rec.add(-1, "x", x)
         return self._logits(x[:, 0])
