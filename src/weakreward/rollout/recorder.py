@@ -3,7 +3,7 @@
 `StaticDecoder` hands a recorder (when one is set) the tensors it computes anyway: per layer the
 residual stream entering the layer (``"x"``), the rotated queries (``"q"``), the attention output before
 the output projection (``"a"``), the residual stream entering the MLP (``"x_mid"``) and the MLP's gate
-and up projections (``"gate"``, ``"up"``); layer ``-1`` holds the final residual (the LM head's input).
+and up projections side by side (``"gate_up"``); layer ``-1`` holds the final residual (the LM head's input).
 Nothing is copied: the recorder keeps references, the prefill's ``[U, P, ·]`` tensors once and each
 decode step's ``[B, 1, ·]`` tensors in a list. Keys and values are read back from the decoder's KV
 cache. `weakreward.rollout.tape.ActivationTape` turns a recorder into a gradient.
@@ -56,7 +56,7 @@ class Recorder:
 
         Args:
             layer: The layer index; -1 for the final residual.
-            name: ``"x"``, ``"q"``, ``"a"``, ``"x_mid"``, ``"gate"`` or ``"up"`` (see the module docstring).
+            name: ``"x"``, ``"q"``, ``"a"``, ``"x_mid"`` or ``"gate_up"`` (see the module docstring).
             tensor: ``[U, P, ·]`` in the prefill, ``[B, 1, ·]`` in a decode step (``"q"``: heads before positions).
         """
         if self.decoding:

@@ -245,11 +245,17 @@ def _t(ref: _WeightRef | None) -> torch.Tensor | None:
     return None if ref is None else ref.tensor
 
 
-def _linear(x: torch.Tensor, weight: _WeightRef, bias: _WeightRef | None) -> torch.Tensor:
-    """``x @ W.T + b``, with oneDNN's packed product where the weight is packed."""
+def _linear(
+    x: torch.Tensor, weight: _WeightRef, bias: _WeightRef | None, residual: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``x @ W.T + b`` (``+ residual``), with oneDNN's packed product where the weight is packed (the
+    residual then added by the product itself, the same sum one op sooner)."""
     if weight.pack:
+        if residual is not None:
+            return torch.ops.mkldnn._linear_pointwise.binary(x, residual, weight.tensor, _t(bias), "add")
         return torch.ops.mkldnn._linear_pointwise(x, weight.tensor, _t(bias), "none", [], "")
-    return F.linear(x, weight.tensor, _t(bias))
+    out = F.linear(x, weight.tensor, _t(bias))
+    return out if residual is None else residual + out
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -468,12 +474,17 @@ class StaticDecoder:
 
     def _mlp(self, layer: _Layer, x: torch.Tensor, index: int) -> torch.Tensor:
         h = _rms_norm(x, layer.ln_mlp.tensor, self.eps)
-        gate, up = layer.gate_up(h)
-        if self.recorder is not None:
-            self.recorder.add(index, "x_mid", x)
-            self.recorder.add(index, "gate", gate)
-            self.recorder.add(index, "up", up)
-        return x + _linear(F.silu(gate) * up, layer.w_down, layer.b_down)
+        rec = self.recorder
+        if layer.gate_up.fused:
+            gate_up = layer.gate_up.weights_product(h)
+            gate, up = gate_up.split(layer.gate_up.sizes, dim=-1)
+        else:
+            gate, up = layer.gate_up(h)
+            gate_up = torch.cat([gate, up], dim=-1) if rec is not None else None
+        if rec is not None:
+            rec.add(index, "x_mid", x)
+            rec.add(index, "gate_up", gate_up)
+        return _linear(F.silu(gate) * up, layer.w_down, layer.b_down, residual=x)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         return _linear(_rms_norm(x, self.norm.tensor, self.eps), self.lm_head, self.lm_head_bias)
@@ -537,7 +548,7 @@ class StaticDecoder:
                 rec.add(i, "x", x)
                 rec.add(i, "q", q)
                 rec.add(i, "a", a)
-            x = x + _linear(a, layer.wo, layer.bo)
+            x = _linear(a, layer.wo, layer.bo, residual=x)
             x = self._mlp(layer, x, i)
         if rec is not None:
             rec.add(-1, "x", x)  # the final residual of every position (the LM head's input)
@@ -596,7 +607,7 @@ class StaticDecoder:
                 rec.add(i, "x", x)
                 rec.add(i, "q", q)
                 rec.add(i, "a", a)
-            x = x + _linear(a, layer.wo, layer.bo)
+            x = _linear(a, layer.wo, layer.bo, residual=x)
             x = self._mlp(layer, x, i)
         self.positions.add_(1)
         self.cache_pos.add_(1)
