@@ -480,10 +480,9 @@ class StaticDecoder:
             gate, up = gate_up.split(layer.gate_up.sizes, dim=-1)
         else:
             gate, up = layer.gate_up(h)
-            gate_up = torch.cat([gate, up], dim=-1) if rec is not None else None
         if rec is not None:
             rec.add(index, "x_mid", x)
-            rec.add(index, "gate_up", gate_up)
+            rec.add(index, "gate_up", gate_up if layer.gate_up.fused else torch.cat([gate, up], dim=-1))
         return _linear(F.silu(gate) * up, layer.w_down, layer.b_down, residual=x)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:

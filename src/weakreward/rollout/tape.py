@@ -393,17 +393,17 @@ class ActivationTape:
             x_hat, r = _rms(flat(i, "x"), eps)
             norm_w = layer.input_layernorm.weight
             below = i > lowest or _needs(embed)  # does anything under this norm take a gradient?
-            grad_y = _linears_backward(
+            grad_h = _linears_backward(
                 (attn.q_proj, attn.k_proj, attn.v_proj),
                 grad_qkv,
                 x_hat * norm_w,
                 input_grad=below or _needs(layer.input_layernorm),
             )
-            if grad_y is not None:
+            if grad_h is not None:
                 if _needs(layer.input_layernorm):
-                    _accumulate(norm_w, (grad_y * x_hat).sum(0))
+                    _accumulate(norm_w, (grad_h * x_hat).sum(0))
                 if below:
-                    grad_x = grad_mid + _rms_backward(x_hat, r, norm_w, grad_y)
+                    grad_x = grad_mid + _rms_backward(x_hat, r, norm_w, grad_h)
 
         if _needs(embed) and lowest == 0:
             ids = torch.cat([rec.prompt_ids.reshape(-1), completion_ids[:, :tq].to(dev).t().reshape(-1)])
