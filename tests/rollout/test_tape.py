@@ -132,6 +132,15 @@ def test_lora_gradients_equal_autograd_through_the_peft_model(tok, arch):
     _, want = _autograd_grads(model, gen, 0.7)
     assert set(want) == {n for n, p in model.named_parameters() if p.requires_grad} and len(want) == 2 * 7 * 2
     _assert_same_grads(got, want, rtol=1e-5)
+    # Only the adapted layers (and the final residual) were recorded; training layer 0 now is refused.
+    assert {layer for layer, _ in gen.tape.recorder.prefill} == {-1, 1, 2}
+    next(p for n, p in model.named_parameters() if ".layers.0." in n).requires_grad_(True)
+    with pytest.raises(ValueError, match="record again"):
+        gen.tape.backward(
+            torch.zeros(*gen.completion_ids.shape, len(tok), dtype=torch.float64),
+            gen.completion_ids,
+            gen.completion_mask,
+        )
 
 
 def test_frozen_parameters_get_no_gradient_and_the_rest_match(tok):

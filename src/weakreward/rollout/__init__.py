@@ -2,7 +2,8 @@
 
 `StaticEngine` (the default for the llama family; a static KV cache, each prompt prefilled once per
 group, a CUDA-graph decode step on CUDA) and `HFEngine` (Hugging Face ``generate``, any causal LM) both
-implement `RolloutEngine` and return a `Generation`; `make_engine` picks one by name.
+implement `RolloutEngine` and return a `Generation`; `make_engine` picks one by name. The static engine
+can record its forward (`ActivationTape`), so that the trainer's backward pass starts from it.
 """
 
 from weakreward.kernels.linear import packed_linear_available
@@ -11,8 +12,10 @@ from weakreward.rollout.hf import HFEngine
 from weakreward.rollout.selection import make_engine, resolve_engine_name
 from weakreward.rollout.static import StaticEngine, sample_tokens, supports
 from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
+from weakreward.rollout.tape import ActivationTape, tape_unsupported_reason
 
 __all__ = [
+    "ActivationTape",
     "Generation",
     "HFEngine",
     "RolloutEngine",
@@ -26,5 +29,6 @@ __all__ = [
     "resolve_engine_name",
     "sample_tokens",
     "supports",
+    "tape_unsupported_reason",
     "unsupported_reason",
 ]

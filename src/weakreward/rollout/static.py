@@ -30,7 +30,7 @@ import torch
 from weakreward.rollout.engine import Generation, completion_mask, eos_token_ids, pad_token_id, prompt_runs
 from weakreward.rollout.recorder import Recorder
 from weakreward.rollout.static_decoder import StaticDecoder, unsupported_reason
-from weakreward.rollout.tape import ActivationTape, tape_unsupported_reason
+from weakreward.rollout.tape import ActivationTape, lowest_trained_layer, tape_unsupported_reason
 
 
 def supports(model: torch.nn.Module) -> bool:
@@ -301,7 +301,7 @@ class StaticEngine:
         finished = torch.zeros(b, dtype=torch.bool, device=self.device)
         tokens: list[torch.Tensor] = []  # one [B] per step; a finished row's are padding
         repeats = prompt_runs(ids, mask) if self.share_prompts else None
-        recorder = dec.recorder = Recorder() if record else None
+        recorder = dec.recorder = Recorder(lowest_trained_layer(dec)) if record else None
         # Inference mode, not just no_grad: the loop's tensors skip version counting and autograd's
         # dispatch, 6-9% of a tiny decode step on the CPU. What the call returns is built after the
         # block, outside it, so the trainer's autograd can read it.

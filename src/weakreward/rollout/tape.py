@@ -66,6 +66,24 @@ def tape_unsupported_reason(decoder: StaticDecoder) -> str | None:
     return None
 
 
+def lowest_trained_layer(decoder: StaticDecoder) -> int:
+    """The lowest decoder layer the backward pass must reach: 0 when the embeddings are trained, else the
+    lowest layer with a parameter that requires grad (the number of layers when none has one).
+
+    Examples:
+        >>> from weakreward.models import tiny_llama
+        >>> model = tiny_llama(num_layers=3)
+        >>> _ = [p.requires_grad_(n.startswith("model.layers.2.")) for n, p in model.named_parameters()]
+        >>> lowest_trained_layer(StaticDecoder(model))
+        2
+    """
+    inner: Any = decoder.base.model
+    if _needs(inner.embed_tokens):
+        return 0
+    trained = [any(p.requires_grad for p in layer.parameters()) for layer in inner.layers]
+    return next((i for i, yes in enumerate(trained) if yes), len(trained))
+
+
 def _input_grad(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """``grad @ weight`` ``[N, in]`` for ``y = x Wᵀ``: in oneDNN for float32 on the CPU (on the project's CPU
     1.1-1.2x Intel MKL at these shapes)."""
@@ -329,9 +347,13 @@ class ActivationTape:
         grad_x[n_p:] = grad_head[u:]
 
         # The layers, top down, to the lowest one with a trainable parameter (or all, for the embeddings).
-        trainable = [any(q.requires_grad for q in layer.parameters()) for layer in inner.layers]
         embed = inner.embed_tokens
-        lowest = 0 if _needs(embed) else next((i for i, x in enumerate(trainable) if x), len(trainable))
+        lowest = lowest_trained_layer(dec)
+        if lowest < rec.first_layer:
+            raise ValueError(
+                f"the rollout recorded layers {rec.first_layer}+ but layer {lowest} now takes a gradient: "
+                "record again after changing which parameters are trained"
+            )
         n_q, n_kv = h * d, kv * d
         for i in reversed(range(lowest, len(inner.layers))):
             layer = inner.layers[i]
