@@ -4,7 +4,8 @@ Two shapes, each run alternating ours / TRL in rounds so that a change in machin
 
 - **tiny**: full fine-tuning of a random Llama (char tokenizer), 4 prompts x 4 completions per step, 32
   new tokens, temperature 1, beta 0 (no reference), one policy update per batch, the same reward
-  function (target: ours / TRL <= 0.5, ``ratio_best_step_s``).
+  function (target: ours / TRL <= 0.5, ``ratio_best_step_s``); ours also runs with a training forward
+  (``rollout_activations="never"``, key ``weakreward_training_forward``) in the same rounds.
 - **demo**: the demo's shape on the real SmolLM2-135M-Instruct weights (the embedded GGUF, dequantised
   and saved as safetensors in a temporary folder, since TRL refuses a model transformers marks as
   GGUF-quantised; both trainers load that folder): 4 chat prompts x 6 completions, 16 new tokens, LoRA
@@ -107,11 +108,14 @@ def save_demo_weights(folder: str) -> str:
     return folder
 
 
-def run_ours(args: argparse.Namespace, out_dir: str, demo: str | None = None, bf16: bool = False) -> dict:
+def run_ours(
+    args: argparse.Namespace, out_dir: str, demo: str | None = None, bf16: bool = False, tape: bool = True
+) -> dict:
     from weakreward.grpo.config import LoRAConfig
 
     tok = char_tokenizer()
     common = dict(
+        rollout_activations="auto" if tape else "never",
         steps=args.steps + 1,
         beta=0.0,
         loss_agg="token-mean",
@@ -314,11 +318,13 @@ def main() -> None:
             load_before = os.getloadavg()
             # Alternate the two (ours, TRL, ours, TRL, ...) so a change in machine load hits both alike.
             ours_steps: list[dict] = []
+            forward_steps: list[dict] = []
             trl_steps: list[dict] = []
             for r in range(args.rounds):
                 ours_steps += run_ours(args, os.path.join(tmp, f"ours{r}"))
+                forward_steps += run_ours(args, os.path.join(tmp, f"forward{r}"), tape=False)
                 trl_steps += run_trl(args, os.path.join(tmp, f"trl{r}"))
-            ours, trl = _summary(ours_steps), _summary(trl_steps)
+            ours, forward, trl = _summary(ours_steps), _summary(forward_steps), _summary(trl_steps)
             result.update(
                 {
                     "setup": {
@@ -339,7 +345,11 @@ def main() -> None:
                         "machine": platform.machine(),
                     },
                     "weakreward": ours,
+                    # The same trainer with a training forward (rollout_activations="never"): what the
+                    # gradient from the rollout's own forward saves, in the same alternating run.
+                    "weakreward_training_forward": forward,
                     "trl": trl,
+                    "ratio_training_forward_step_s": forward["step_s"] / trl["step_s"],
                     # On a shared machine the fastest step is the least disturbed estimate (timeit's
                     # convention); the medians are kept for reference.
                     "ratio_best_step_s": ours["best_step_s"] / trl["best_step_s"],

@@ -9,8 +9,8 @@ the JSON holds every round, the medians, the fastest runs, ``os.getloadavg()`` b
 the speedup per generated token (HF time / ours; target >= 1.8). Two variants of ours show where the
 speed comes from: every row prefilled (``weakreward_unshared_prefill``) and the weights read in place
 through ``F.linear`` instead of packed for oneDNN (``weakreward_unpacked_weights``). ``bf16`` repeats
-the pair with bfloat16 matmuls on both sides: ours with ``dtype=torch.bfloat16`` (the demo's
-``rollout_dtype`` on a CPU with native bfloat16), HF ``generate`` under bf16 autocast.
+the pair with bfloat16 matmuls on both sides: ours with ``dtype=torch.bfloat16``
+(``rollout_dtype="bfloat16"``), HF ``generate`` under bf16 autocast.
 
 Run: ``python bench/rollout_cpu.py`` (writes bench/results/rollout_cpu.json).
 """
@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 from weakreward.data.arithmetic import arithmetic_problems
-from weakreward.grpo.demo import DEMO_MAX_OPERAND, cpu_has_fast_bf16
+from weakreward.grpo.demo import DEMO_MAX_OPERAND
+from weakreward.kernels.linear import bf16_matmul_native
 from weakreward.models import load_model
 from weakreward.rollout.selection import make_engine
 from weakreward.rollout.static import StaticEngine
@@ -74,8 +75,8 @@ def main() -> None:
     unshared = StaticEngine(model, tok, ignore_eos=True, share_prompts=False)
     # The parameters read in place through F.linear (Intel MKL) instead of packed for oneDNN: what packing buys.
     unpacked = StaticEngine(model, tok, ignore_eos=True, pack_weights=False)
-    # bf16: the demo's setting on a CPU with native bfloat16 (rollout_dtype="bfloat16"), against HF generate
-    # under bf16 autocast, the same precision for the peer.
+    # bf16: rollout_dtype="bfloat16" on a CPU with native bfloat16, against HF generate under bf16
+    # autocast, the same precision for the peer.
     ours_bf16 = StaticEngine(model, tok, ignore_eos=True, dtype=torch.bfloat16)
 
     def run_ours(engine: StaticEngine, seed: int) -> float:
@@ -184,7 +185,7 @@ def main() -> None:
             "speedup_per_token_median": statistics.median(times["hf_bf16"]) / statistics.median(times["ours_bf16"]),
             "speedup_per_token_best": min(times["hf_bf16"]) / min(times["ours_bf16"]),
             "speedup_vs_hf_float32_median": statistics.median(times["hf"]) / statistics.median(times["ours_bf16"]),
-            "cpu_native_bf16": cpu_has_fast_bf16(),
+            "cpu_native_bf16": bf16_matmul_native(),
         },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

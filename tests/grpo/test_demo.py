@@ -23,10 +23,26 @@ def test_plot_curves_writes_a_png_without_switching_the_backend(tmp_path) -> Non
         matplotlib.rcParams["backend"] = before
 
 
-@pytest.mark.parametrize(("fast", "rollout", "autocast"), [(True, "bfloat16", "always"), (False, "policy", "never")])
-def test_demo_uses_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, fast, rollout, autocast) -> None:
-    from weakreward.grpo import demo
+def test_demo_setting_takes_its_gradient_from_the_rollouts_own_forward(tmp_path, monkeypatch) -> None:
+    import numpy as np
 
-    monkeypatch.setattr(demo, "cpu_has_fast_bf16", lambda: fast)
-    cfg = demo.demo_config()
-    assert (cfg.rollout_dtype, cfg.autocast) == (rollout, autocast)
+    from weakreward import GRPOTrainer
+    from weakreward.grpo import demo
+    from weakreward.models import char_tokenizer, tiny_llama
+    from weakreward.rewards.base import Reward, RewardResult
+    from weakreward.rollout.tape import ActivationTape
+
+    class Length(Reward):
+        def compute(self, rollouts):
+            return RewardResult(np.array([float(len(c)) for c in rollouts.completions]))
+
+    calls = []
+    backward = ActivationTape.backward
+    monkeypatch.setattr(ActivationTape, "backward", lambda self, *a: calls.append(1) or backward(self, *a))
+    cfg = demo.demo_config(run_dir=str(tmp_path), steps=1, max_new_tokens=4, save_every=0)
+    # float32 sampling and training (the trainer's CPU defaults), LoRA: the tape gives the gradient.
+    assert cfg.rollout_dtype == "auto" and cfg.autocast == "cuda" and cfg.lora is not None
+    tok = char_tokenizer()
+    trainer = GRPOTrainer(tiny_llama(tok), Length(), [{"prompt": "1+1=", "answer": "2"}], tokenizer=tok, config=cfg)
+    trainer.train()
+    assert calls == [1]

@@ -161,14 +161,15 @@ class GRPOConfig(BaseModel):
         "auto",
         description="Compute dtype of the static engine's rollouts. \"policy\": the policy's own dtype (its parameters "
         'are read in place); "auto": bfloat16 on CUDA, as the paper\'s verl rolls out in bfloat16 with vLLM, and the '
-        "policy's dtype on the CPU. bfloat16 on a CPU with AVX512-BF16 or AMX decodes about twice as fast (the "
-        "demo uses it there). Log-probs of the loss always come from the policy in its own dtype.",
+        "policy's dtype on the CPU. bfloat16 on a CPU with AVX512-BF16 or AMX decodes about 1.5-2x as fast, but "
+        "the loss then needs its own training forward (see rollout_activations). Log-probs of the loss always "
+        "come from the policy in its own dtype.",
     )
     rollout_activations: Literal["auto", "never"] = Field(
         "auto",
         description="auto: when a batch is trained on once (updates_per_batch = 1, one mini-batch and one "
         "micro-batch, every sample trained on) and the static engine runs eagerly in the policy's own dtype (the "
-        "CPU; full fine-tuning of Llama, SmolLM or Qwen2), the loss's log-probs and gradient come from the "
+        "CPU; full fine-tuning or LoRA of Llama, SmolLM or Qwen2), the loss's log-probs and gradient come from the "
         "activations and logits the rollout computed (weakreward.rollout.tape): the same values, with no training "
         "forward pass; never: always run the training forward through the model.",
     )
@@ -183,8 +184,9 @@ class GRPOConfig(BaseModel):
         "cuda",
         description="With float32 parameters, run the training forward passes under bf16 autocast (float32 master "
         'weights and float32 token statistics): "cuda" on CUDA only (the paper\'s verl computes in bf16 there), '
-        '"always" on the CPU too (about 1.5-2x faster where the CPU has AVX512-BF16 or AMX; the demo uses it '
-        'there), "never". true and false read as "cuda" and "never".',
+        '"always" on the CPU too (about 1.5-2x faster than a float32 forward where the CPU has AVX512-BF16 or AMX, '
+        'but in float32 the CPU skips the training forward: see rollout_activations), "never". true and false read '
+        'as "cuda" and "never".',
     )
     cpu_linear: Literal["onednn", "torch"] = Field(
         "onednn",

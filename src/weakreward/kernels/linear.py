@@ -57,6 +57,22 @@ def packed_linear_available(dtype: torch.dtype = torch.float32) -> bool:
     return _packed_linear_works[dtype]
 
 
+def bf16_matmul_native() -> bool:
+    """True where oneDNN has native bfloat16 matmuls on this CPU (AVX512-BF16 or AMX).
+
+    There a bfloat16 rollout (``GRPOConfig.rollout_dtype="bfloat16"``) reads half the bytes per decode step
+    and runs about 1.5-2x faster; without them bfloat16 is emulated and slower than float32.
+
+    Examples:
+        >>> isinstance(bf16_matmul_native(), bool)
+        True
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
 def product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``x @ weight.T + bias`` in oneDNN (float32 or bfloat16 on the CPU, where `packed_linear_available`).
 

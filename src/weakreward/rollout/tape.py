@@ -15,15 +15,18 @@ backward pass from them, written out by hand:
   projections;
 - the embedding rows of the tokens fed.
 
-Each product runs over the positions that carry a gradient only: each group's prompt once (its keys
-and values collect the gradient of every row of the group) and each completion up to its last scored
-token; positions after a row's EOS neither are scored nor feed a scored one, so their gradient is
-exactly zero. The parameters' ``.grad`` are accumulated as autograd would. Tests compare every
-gradient with autograd through the Hugging Face model (`tests/rollout/test_tape.py`).
+LoRA layers (peft) get their factors' gradients, ``∂B = s·∂yᵀ(x Aᵀ)`` and ``∂A = s·(∂y B)ᵀ x``, and the
+pass stops under the lowest layer with a trainable parameter (`lowest_trained_layer`; the engine
+records nothing below it). Each group's prompt is computed once: its keys and values collect the
+gradient of every row of the group. Padding and the positions after a row's EOS are carried along (a
+gather would copy more than the products over them cost): they are neither scored nor seen by a
+scored position, so their gradient is exactly zero. The parameters' ``.grad`` are accumulated as
+autograd would. Tests compare every gradient with autograd through the Hugging Face model
+(`tests/rollout/test_tape.py`).
 
-Supported: what `StaticDecoder` runs, in the parameters' own dtype, without LoRA adapters and without
-qwen3's per-head query/key norms (`tape_unsupported_reason`); the trainer runs its training forward
-otherwise.
+Supported: what `StaticDecoder` runs, in the parameters' own dtype, except qwen3's per-head query/key
+norms, LoRA dropout and merged adapters (`tape_unsupported_reason`); the trainer runs its training
+forward otherwise.
 """
 
 from __future__ import annotations
