@@ -472,6 +472,17 @@ class StaticDecoder:
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         return _rotate(q, cos, sin), _rotate(k, cos, sin), v
 
+    def _after_attention(
+        self, layer: _Layer, index: int, x: torch.Tensor, q: torch.Tensor, a: torch.Tensor
+    ) -> torch.Tensor:
+        """The rest of layer ``index``: ``x + o(a)``, then the MLP (``x`` the layer's input, ``q`` its rotated
+        queries and ``a`` ``[B, T, H·D]`` the attention output, all three recorded when recording)."""
+        if self.recorder is not None:
+            self.recorder.add(index, "x", x)
+            self.recorder.add(index, "q", q)
+            self.recorder.add(index, "a", a)
+        return self._mlp(layer, _linear(a, layer.wo, layer.bo, residual=x), index)
+
     def _mlp(self, layer: _Layer, x: torch.Tensor, index: int) -> torch.Tensor:
         h = _rms_norm(x, layer.ln_mlp.tensor, self.eps)
         rec = self.recorder
@@ -542,13 +553,7 @@ class StaticDecoder:
             if group > 1:
                 k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)  # [B, H, P, D]
-            a = a.transpose(1, 2).reshape(b, p, -1)
-            if rec is not None:
-                rec.add(i, "x", x)
-                rec.add(i, "q", q)
-                rec.add(i, "a", a)
-            x = _linear(a, layer.wo, layer.bo, residual=x)
-            x = self._mlp(layer, x, i)
+            x = self._after_attention(layer, i, x, q, a.transpose(1, 2).reshape(b, p, -1))
         if rec is not None:
             rec.add(-1, "x", x)  # the final residual of every position (the LM head's input)
             rec.decoding = True
@@ -590,7 +595,6 @@ class StaticDecoder:
         # Grouped-query attention without repeating the cache: a kv head's G query heads act as G query
         # rows (one token each, so no causal structure among them), one batched matmul per (row, kv head).
         scale = d**-0.5
-        rec = self.recorder
         x = F.embedding(self.tokens[:, None], self.embed.tensor)  # [B, 1, C]
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(layer, _rms_norm(x, layer.ln_attn.tensor, self.eps), cos, sin)
@@ -602,14 +606,9 @@ class StaticDecoder:
             if self.dtype != torch.float32:
                 weights = weights.to(self.dtype)
             a = torch.bmm(weights, self._v_flat[i][:, :n]).view(b, 1, -1)  # [B, 1, H·D]
-            if rec is not None:
-                rec.add(i, "x", x)
-                rec.add(i, "q", q)
-                rec.add(i, "a", a)
-            x = _linear(a, layer.wo, layer.bo, residual=x)
-            x = self._mlp(layer, x, i)
+            x = self._after_attention(layer, i, x, q, a)
         self.positions.add_(1)
         self.cache_pos.add_(1)
-        if rec is not None:
-            rec.add(-1, "x", x)
+        if self.recorder is not None:
+            self.recorder.add(-1, "x", x)
         return self._logits(x[:, 0])
