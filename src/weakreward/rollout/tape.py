@@ -18,9 +18,10 @@ backward pass from them, written out by hand:
 LoRA layers (peft) get their factors' gradients, ``∂B = s·∂yᵀ(x Aᵀ)`` and ``∂A = s·(∂y B)ᵀ x``, and the
 pass stops under the lowest layer with a trainable parameter (`lowest_trained_layer`; the engine
 records nothing below it). Each group's prompt is computed once: its keys and values collect the
-gradient of every row of the group. Padding and the positions after a row's EOS are carried along (a
-gather would copy more than the products over them cost): they are neither scored nor seen by a
-scored position, so their gradient is exactly zero. The parameters' ``.grad`` are accumulated as
+gradient of every row of the group. The LM head's products run over the scored positions only;
+through the layers, padding and the positions after a row's EOS are carried along (a gather would
+copy more than the products over them cost): they are neither scored nor seen by a scored position,
+so their gradient is exactly zero. The parameters' ``.grad`` are accumulated as
 autograd would. Tests compare every gradient with autograd through the Hugging Face model
 (`tests/rollout/test_tape.py`).
 
@@ -275,11 +276,10 @@ class ActivationTape:
         """Accumulate into each trainable parameter's ``.grad`` the gradient that ``grad_logits`` implies.
 
         Args:
-            grad_logits: ``[B, T, V]`` the loss's gradient with respect to `logits` ``(T)``; zero at tokens
-                the loss does not score.
+            grad_logits: ``[B, T, V]`` the loss's gradient with respect to `logits` ``(T)``; it must be zero
+                where ``completion_mask`` is False (tokens the loss does not score), which are skipped.
             completion_ids: ``[B, T]`` the sampled tokens.
-            completion_mask: ``[B, T]`` bool, True at scored tokens (only the width ``T`` is read: unscored
-                positions have a zero gradient).
+            completion_mask: ``[B, T]`` bool, True at scored tokens.
         """
         dec, rec = self.decoder, self.recorder
         b, t, vocab = grad_logits.shape
@@ -330,24 +330,28 @@ class ActivationTape:
         lm_head: Any = dec.base.lm_head
         eps, scale = dec.eps, d**-0.5
 
-        # LM head and final norm, at the positions that predict a token: each prompt's last one (the
-        # group's first completion token, its rows' gradients summed) and the completions'.
+        # LM head and final norm, at the positions that predict a scored token: each prompt's last one (the
+        # group's first completion token, its rows' gradients summed) and the completions' up to their
+        # last scored token (a large vocabulary makes the head the costliest product: no rows in vain).
+        rows = torch.cat(
+            [
+                torch.arange(p - 1, n_p, p, device=dev),
+                n_p + completion_mask[:, 1:].to(dev, torch.bool).t().reshape(-1).nonzero().squeeze(1),
+            ]
+        )  # [R] indices into the N positions
+        completions = grad_logits[:, 1:].transpose(0, 1).reshape(tq * b, vocab)
         head_grad = torch.cat(
             [
                 grad_logits.new_zeros(u, vocab).index_add_(0, row_group, grad_logits[:, 0]),
-                grad_logits[:, 1:].transpose(0, 1).reshape(tq * b, vocab),
+                completions.index_select(0, rows[u:] - n_p),
             ]
         )
-        x_final = flat(-1, "x")
-        x_final = torch.cat([x_final[p - 1 : n_p : p], x_final[n_p:]])  # [U + Tq·B, C]
-        x_hat, r = _rms(x_final, eps)
+        x_hat, r = _rms(flat(-1, "x").index_select(0, rows), eps)
         grad_y = _linears_backward((lm_head,), head_grad, x_hat * inner.norm.weight)
         if _needs(inner.norm):
             _accumulate(inner.norm.weight, (grad_y * x_hat).sum(0))
         grad_head = _rms_backward(x_hat, r, inner.norm.weight, grad_y)
-        grad_x = grad_head.new_zeros(n_p + tq * b, grad_head.shape[1])
-        grad_x[p - 1 : n_p : p] = grad_head[:u]
-        grad_x[n_p:] = grad_head[u:]
+        grad_x = grad_head.new_zeros(n_p + tq * b, grad_head.shape[1]).index_copy_(0, rows, grad_head)
 
         # The layers, top down, to the lowest one with a trainable parameter (or all, for the embeddings).
         embed = inner.embed_tokens
