@@ -333,18 +333,14 @@ class ActivationTape:
         # LM head and final norm, at the positions that predict a scored token: each prompt's last one (the
         # group's first completion token, its rows' gradients summed) and the completions' up to their
         # last scored token (a large vocabulary makes the head the costliest product: no rows in vain).
-        rows = torch.cat(
-            [
-                torch.arange(p - 1, n_p, p, device=dev),
-                n_p + completion_mask[:, 1:].to(dev, torch.bool).t().reshape(-1).nonzero().squeeze(1),
-            ]
-        )  # [R] indices into the N positions
-        completions = grad_logits[:, 1:].transpose(0, 1).reshape(tq * b, vocab)
-        head_grad = torch.cat(
-            [
-                grad_logits.new_zeros(u, vocab).index_add_(0, row_group, grad_logits[:, 0]),
-                completions.index_select(0, rows[u:] - n_p),
-            ]
+        scored = completion_mask[:, 1:].to(dev, torch.bool).t().reshape(-1).nonzero().squeeze(1)  # step-major
+        rows = torch.cat([torch.arange(p - 1, n_p, p, device=dev), n_p + scored])  # [R] into the N positions
+        # The scored rows of grad_logits gathered straight into the head's gradient (no [B, T, V] copy):
+        # step-major position j·B + b is grad_logits[b, j + 1].
+        head_grad = grad_logits.new_empty(rows.numel(), vocab)
+        head_grad[:u].zero_().index_add_(0, row_group, grad_logits[:, 0])
+        torch.index_select(
+            grad_logits.reshape(b * t, vocab), 0, (scored % b) * t + scored // b + 1, out=head_grad[u:]
         )
         x_hat, r = _rms(flat(-1, "x").index_select(0, rows), eps)
         grad_y = _linears_backward((lm_head,), head_grad, x_hat * inner.norm.weight)
