@@ -339,9 +339,7 @@ class ActivationTape:
         # step-major position j·B + b is grad_logits[b, j + 1].
         head_grad = grad_logits.new_empty(rows.numel(), vocab)
         head_grad[:u].zero_().index_add_(0, row_group, grad_logits[:, 0])
-        torch.index_select(
-            grad_logits.reshape(b * t, vocab), 0, (scored % b) * t + scored // b + 1, out=head_grad[u:]
-        )
+        torch.index_select(grad_logits.reshape(b * t, vocab), 0, (scored % b) * t + scored // b + 1, out=head_grad[u:])
         x_hat, r = _rms(flat(-1, "x").index_select(0, rows), eps)
         grad_y = _linears_backward((lm_head,), head_grad, x_hat * inner.norm.weight)
         if _needs(inner.norm):
